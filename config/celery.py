@@ -1,0 +1,33 @@
+"""The Celery app and its beat schedule (exactly one beat process runs it)."""
+
+import os
+
+from celery import Celery
+from celery.signals import task_prerun, task_postrun
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("verity")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "heartbeat": {"task": "governance.tasks.heartbeat", "schedule": 300.0},
+}
+
+
+@task_prerun.connect
+def _enter_task_change_context(task=None, task_id=None, **_):
+    """Attribute every write a task makes to that task in the change history."""
+    from governance.change_context import push_context
+
+    task.request._verity_context_token = push_context(source=f"task:{task.name}", correlation_id=task_id)
+
+
+@task_postrun.connect
+def _leave_task_change_context(task=None, **_):
+    from governance.change_context import pop_context
+
+    token = getattr(task.request, "_verity_context_token", None)
+    if token is not None:
+        pop_context(token)

@@ -1,0 +1,59 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from governance.admin.history import ChangeHistoryMixin
+from governance.models import Team, TeamMembership, User
+
+
+class MembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+    readonly_fields = ["joined_at"]
+
+
+@admin.register(Team)
+class TeamAdmin(ChangeHistoryMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "contact_email", "member_count", "system_count"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return (
+            super().get_queryset(request).visible_to(request.user)
+            .annotate(_members=Count("memberships", distinct=True), _systems=Count("systems", distinct=True))
+        )
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, team):
+        return team._members
+
+    @admin.display(description="systems", ordering="_systems")
+    def system_count(self, team):
+        return team._systems
+
+
+class UserMembershipInline(MembershipInline):
+    autocomplete_fields = ["team"]
+    verbose_name = "team membership"
+
+
+@admin.register(User)
+class UserAdmin(ChangeHistoryMixin, DjangoUserAdmin):
+    list_display = ["username", "email", "first_name", "last_name", "roles", "is_service_account", "is_active"]
+    list_filter = ["groups", "is_service_account", "is_active", "is_staff"]
+    fieldsets = [
+        *DjangoUserAdmin.fieldsets,
+        ("Verity", {"fields": ["is_service_account"]}),
+    ]
+    inlines = [UserMembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="roles")
+    def roles(self, user):
+        return ", ".join(sorted(g.name for g in user.groups.all())) or "—"

@@ -1,0 +1,81 @@
+"""One JSON shape for every API error.
+
+``{"status": 400, "code": "invalid", "detail": "…", "errors": {"field": ["message"]}}``;
+``errors`` appears on validation errors only. Django ``ValidationError``s from services and
+domain errors (``Conflict``, ``NotAllowed``) are translated here, so views stay thin.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from governance.exceptions import Conflict, NotAllowed
+
+
+def _as_field_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: _as_list(value) for key, value in detail.items()}
+    return {"non_field_errors": _as_list(detail)}
+
+
+def _as_list(value):
+    if isinstance(value, dict):
+        return {k: _as_list(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_list(v) if isinstance(v, dict | list) else str(v) for v in value]
+    return [str(value)]
+
+
+def _django_validation_detail(exc: DjangoValidationError):
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field_errors" if field == "__all__" else field): messages
+            for field, messages in exc.message_dict.items()
+        }
+    return {"non_field_errors": exc.messages}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_validation_detail(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied | NotAllowed):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Conflict):
+        set_rollback()
+        return Response(
+            {"status": 409, "code": "conflict", "detail": exc.message}, status=status.HTTP_409_CONFLICT
+        )
+    elif isinstance(exc, IntegrityError):
+        # A race the validation could not see (two creates of one slug at once).
+        set_rollback()
+        return Response(
+            {"status": 409, "code": "conflict", "detail": "The request conflicts with a concurrent change; retry."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    set_rollback()
+    body = {"status": exc.status_code, "code": _code(exc)}
+    if isinstance(exc, exceptions.ValidationError):
+        body["detail"] = "Invalid input."
+        body["errors"] = _as_field_errors(exc.detail)
+    else:
+        body["detail"] = str(exc.detail)
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def _code(exc) -> str:
+    codes = exc.get_codes()
+    return codes if isinstance(codes, str) else exc.default_code

@@ -1,0 +1,108 @@
+"""API shapes of the governance objects.
+
+Serializers validate input shape and resolve references; writes go through the services.
+``AISystemSerializer`` renders with a hand-written ``to_representation``: a page of 50 systems is
+the hottest path in the API and DRF's per-field machinery would dominate it. A test keeps the
+hand-written output and the declared fields identical.
+"""
+
+from rest_framework import serializers
+
+from governance.models import AIModel, AISystem, SystemModel, Team, User
+
+
+def _iso(value):
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    members = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["slug", "name", "description", "contact_email", "members", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_members(self, team) -> list[str]:
+        return [m.user.username for m in team.memberships.all()]
+
+
+class AIModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AIModel
+        fields = [
+            "id", "provider", "name", "version", "modality", "model_type", "weights", "licence",
+            "model_card_url", "hosting", "notes", "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators = []  # uniqueness is checked by the model layer with a field-level message
+
+
+class SystemModelSerializer(serializers.ModelSerializer):
+    model = serializers.PrimaryKeyRelatedField(queryset=AIModel.objects.all())
+    model_name = serializers.CharField(source="model.__str__", read_only=True)
+
+    class Meta:
+        model = SystemModel
+        fields = ["model", "model_name", "role", "notes"]
+
+
+_USER_FIELD = {"slug_field": "username", "allow_null": True, "required": False}
+
+
+class AISystemSerializer(serializers.ModelSerializer):
+    owning_team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    business_owner = serializers.SlugRelatedField(queryset=User.objects.all(), **_USER_FIELD)
+    technical_owner = serializers.SlugRelatedField(queryset=User.objects.all(), **_USER_FIELD)
+    models = SystemModelSerializer(many=True, source="model_links", required=False)
+
+    class Meta:
+        model = AISystem
+        fields = [
+            "slug", "name", "purpose", "description", "owning_team", "business_owner",
+            "technical_owner", "lifecycle_stage", "deployed_on", "retired_on", "eu_ai_act_class",
+            "annex_iii_area", "operator_role", "risk_tier", "autonomy_level", "human_oversight",
+            "personal_data_categories", "affected_groups", "jurisdictions", "model_card_url",
+            "system_prompt_ref", "system_prompt_version", "system_prompt_sha256",
+            "guardrail_config_ref", "tags", "models", "created_at", "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        validators = []  # the model layer checks uniqueness and cross-field rules
+
+    def to_representation(self, system):
+        return {
+            "slug": system.slug,
+            "name": system.name,
+            "purpose": system.purpose,
+            "description": system.description,
+            "owning_team": system.owning_team.slug,
+            "business_owner": system.business_owner.username if system.business_owner_id else None,
+            "technical_owner": system.technical_owner.username if system.technical_owner_id else None,
+            "lifecycle_stage": system.lifecycle_stage,
+            "deployed_on": system.deployed_on.isoformat() if system.deployed_on else None,
+            "retired_on": system.retired_on.isoformat() if system.retired_on else None,
+            "eu_ai_act_class": system.eu_ai_act_class,
+            "annex_iii_area": system.annex_iii_area,
+            "operator_role": system.operator_role,
+            "risk_tier": system.risk_tier,
+            "autonomy_level": system.autonomy_level,
+            "human_oversight": system.human_oversight,
+            "personal_data_categories": list(system.personal_data_categories),
+            "affected_groups": list(system.affected_groups),
+            "jurisdictions": list(system.jurisdictions),
+            "model_card_url": system.model_card_url,
+            "system_prompt_ref": system.system_prompt_ref,
+            "system_prompt_version": system.system_prompt_version,
+            "system_prompt_sha256": system.system_prompt_sha256,
+            "guardrail_config_ref": system.guardrail_config_ref,
+            "tags": list(system.tags),
+            "models": [
+                {"model": link.model_id, "model_name": str(link.model), "role": link.role, "notes": link.notes}
+                for link in system.model_links.all()
+            ],
+            "created_at": _iso(system.created_at),
+            "updated_at": _iso(system.updated_at),
+        }

@@ -1,0 +1,151 @@
+"""Enumerations of the inventory. Values are stable API identifiers; labels are for people."""
+
+from django.db import models
+
+
+class LifecycleStage(models.TextChoices):
+    IDEA = "idea", "Idea"
+    DEVELOPMENT = "development", "Development"
+    VALIDATION = "validation", "Validation"
+    DEPLOYED = "deployed", "Deployed"
+    RETIRED = "retired", "Retired"
+
+
+class EUAIActClass(models.TextChoices):
+    """Risk classes of Regulation (EU) 2024/1689."""
+
+    PROHIBITED = "prohibited", "Prohibited practice (Art. 5)"
+    HIGH_RISK = "high_risk", "High-risk (Art. 6, Annex III)"
+    LIMITED = "limited", "Limited risk: transparency obligations (Art. 50)"
+    MINIMAL = "minimal", "Minimal risk"
+    UNCLASSIFIED = "unclassified", "Not yet classified"
+
+
+class AnnexIIIArea(models.TextChoices):
+    """The eight high-risk areas of Annex III of the EU AI Act."""
+
+    BIOMETRICS = "biometrics", "1. Biometrics"
+    CRITICAL_INFRASTRUCTURE = "critical_infrastructure", "2. Critical infrastructure"
+    EDUCATION = "education", "3. Education and vocational training"
+    EMPLOYMENT = "employment", "4. Employment, workers' management and access to self-employment"
+    ESSENTIAL_SERVICES = "essential_services", "5. Access to essential private and public services"
+    LAW_ENFORCEMENT = "law_enforcement", "6. Law enforcement"
+    MIGRATION = "migration", "7. Migration, asylum and border control management"
+    JUSTICE_DEMOCRACY = "justice_democracy", "8. Administration of justice and democratic processes"
+
+
+class OperatorRole(models.TextChoices):
+    """The organisation's role for this system under the EU AI Act (Art. 3)."""
+
+    PROVIDER = "provider", "Provider"
+    DEPLOYER = "deployer", "Deployer"
+    DISTRIBUTOR = "distributor", "Distributor"
+    IMPORTER = "importer", "Importer"
+
+
+class RiskTier(models.TextChoices):
+    """Internal risk tier; it drives review cadence."""
+
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class AutonomyLevel(models.TextChoices):
+    ASSISTIVE = "assistive", "Assistive: suggests, a person decides"
+    SUPERVISED = "supervised", "Supervised: acts after a person approves"
+    CONDITIONAL = "conditional", "Conditional: acts alone, a person handles exceptions"
+    FULL = "full", "Full: acts alone without routine human review"
+
+
+class HumanOversight(models.TextChoices):
+    IN_THE_LOOP = "in_the_loop", "Human in the loop"
+    ON_THE_LOOP = "on_the_loop", "Human on the loop"
+    IN_COMMAND = "in_command", "Human in command"
+    NONE = "none", "No human oversight"
+
+
+class PersonalDataCategory(models.TextChoices):
+    NONE = "none", "No personal data"
+    IDENTIFIERS = "identifiers", "Identifiers (name, e-mail, account ids)"
+    CONTACT = "contact", "Contact details"
+    FINANCIAL = "financial", "Financial data"
+    LOCATION = "location", "Location data"
+    BEHAVIOURAL = "behavioural", "Behavioural and usage data"
+    COMMUNICATIONS = "communications", "Content of communications"
+    EMPLOYMENT = "employment", "Employment and HR data"
+    HEALTH = "health", "Health data (special category)"
+    BIOMETRIC = "biometric", "Biometric data (special category)"
+    SPECIAL_OTHER = "special_other", "Other special-category data (Art. 9 GDPR)"
+    CHILDREN = "children", "Children's data"
+    CRIMINAL = "criminal", "Criminal convictions and offences"
+
+
+class AffectedGroup(models.TextChoices):
+    CUSTOMERS = "customers", "Customers"
+    EMPLOYEES = "employees", "Employees"
+    JOB_APPLICANTS = "job_applicants", "Job applicants"
+    PATIENTS = "patients", "Patients"
+    STUDENTS = "students", "Students"
+    CHILDREN = "children", "Children"
+    GENERAL_PUBLIC = "general_public", "General public"
+    VULNERABLE = "vulnerable", "Vulnerable people"
+    BUSINESSES = "businesses", "Business customers"
+    CITIZENS = "citizens", "Citizens using public services"
+
+
+class ModelModality(models.TextChoices):
+    TEXT = "text", "Text"
+    CODE = "code", "Code"
+    IMAGE = "image", "Image"
+    AUDIO = "audio", "Audio and speech"
+    VIDEO = "video", "Video"
+    MULTIMODAL = "multimodal", "Multimodal"
+    TABULAR = "tabular", "Tabular"
+    EMBEDDING = "embedding", "Embeddings"
+
+
+class ModelType(models.TextChoices):
+    FOUNDATION = "foundation", "Foundation / general-purpose model"
+    FINE_TUNED = "fine_tuned", "Fine-tuned model"
+    CLASSIFIER = "classifier", "Classifier"
+    REGRESSION = "regression", "Regression / scoring model"
+    RECOMMENDER = "recommender", "Recommender"
+    RETRIEVAL = "retrieval", "Retrieval / embedding model"
+    OTHER = "other", "Other"
+
+
+class WeightsAvailability(models.TextChoices):
+    OPEN = "open", "Open weights"
+    CLOSED = "closed", "Closed weights"
+
+
+class Hosting(models.TextChoices):
+    VENDOR_API = "vendor_api", "Vendor API"
+    CLOUD_MANAGED = "cloud_managed", "Managed cloud service"
+    SELF_HOSTED = "self_hosted", "Self-hosted (our cloud)"
+    ON_PREMISES = "on_premises", "On premises"
+    ON_DEVICE = "on_device", "On device"
+
+
+class ModelRole(models.TextChoices):
+    """How a system uses a model."""
+
+    PRIMARY = "primary", "Primary"
+    FALLBACK = "fallback", "Fallback"
+    GUARD = "guard", "Guard / judge"
+    EMBEDDING = "embedding", "Embedding / retrieval"
+
+
+class Role(models.TextChoices):
+    """Verity roles; each is a Django group whose permissions a migration sets up."""
+
+    OFFICER = "officer", "Governance officer"
+    ENGINEER = "engineer", "Engineer"
+    AUDITOR = "auditor", "Auditor"
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    WRITE = "write", "Read and write"

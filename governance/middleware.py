@@ -1,0 +1,67 @@
+"""Request middleware: body size limit and the change-history context."""
+
+import re
+import uuid
+
+from django.conf import settings
+from django.http import JsonResponse
+
+from governance.change_context import pop_context, push_context
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse oversized non-multipart bodies with 413 before anything reads them.
+
+    Django enforces DATA_UPLOAD_MAX_MEMORY_SIZE only for form data; DRF's JSON parser reads the
+    raw stream, so without this a client could post a body of any size.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.VERITY_MAX_JSON_BODY_BYTES
+        content_type = request.META.get("CONTENT_TYPE", "")
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit and not content_type.startswith("multipart/"):
+            return JsonResponse(
+                {
+                    "status": 413,
+                    "code": "request_too_large",
+                    "detail": f"Request body is {length} bytes; the limit is {limit} bytes.",
+                },
+                status=413,
+            )
+        return self.get_response(request)
+
+
+class ChangeContextMiddleware:
+    """Attribute every write in a request to its user, surface and request id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request.META.get("HTTP_X_REQUEST_ID", "")
+        if not _SAFE_REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        request.request_id = request_id
+        path = request.path_info
+        source = "admin" if path.startswith("/admin/") else "api" if path.startswith("/api/") else "web"
+        token = push_context(
+            source=source,
+            correlation_id=request_id,
+            reason=request.META.get("HTTP_X_CHANGE_REASON", "")[:500],
+            request=request,
+        )
+        try:
+            response = self.get_response(request)
+        finally:
+            pop_context(token)
+        response["X-Request-ID"] = request_id
+        return response

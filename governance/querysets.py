@@ -1,0 +1,80 @@
+"""Query sets of the governance app.
+
+``visible_to(user)`` is the single scoping path used by the admin, the API and exports: an
+object outside it does not exist for that user (the API answers 404).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Prefetch
+
+
+def _has_any_role(user) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or user.role_names())
+    )
+
+
+class TeamQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The team directory is visible to everyone holding a Verity role."""
+        return self if _has_any_role(user) else self.none()
+
+
+class AIModelQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The model catalogue is shared by all teams."""
+        return self if _has_any_role(user) else self.none()
+
+
+class AISystemQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Officers, auditors and superusers see every system; engineers their teams' systems."""
+        if not _has_any_role(user):
+            return self.none()
+        if user.sees_everything:
+            return self
+        return self.filter(owning_team_id__in=user.team_ids())
+
+    def with_related(self):
+        """Everything a list or detail shows, in a fixed number of queries."""
+        from governance.models import SystemModel
+
+        return self.select_related("owning_team", "business_owner", "technical_owner").prefetch_related(
+            Prefetch("model_links", queryset=SystemModel.objects.select_related("model").order_by("id"))
+        )
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Officers manage every token; everyone else sees only their own."""
+        if not _has_any_role(user):
+            return self.none()
+        from governance.choices import Role
+
+        if user.is_superuser or user.has_role(Role.OFFICER):
+            return self
+        return self.filter(user=user)
+
+    def usable(self):
+        from django.utils import timezone
+
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ChangeEventQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if _has_any_role(user) and user.sees_everything:
+            return self
+        return self.none()
+
+    def for_object(self, obj):
+        """Events of an object and of the rows that belong to it (e.g. a system's model links)."""
+        return self.filter(root_table=obj._meta.db_table, root_pk=str(obj.pk))

@@ -1,0 +1,58 @@
+"""What each Verity role may do, as Django permissions on the role's group.
+
+Object scope (which team's systems an engineer may touch) is not a Django permission: it is
+``visible_to()`` for reads and ``governance.services.access`` for writes.
+"""
+
+from governance.choices import Role
+
+_CRUD = ("add", "change", "delete", "view")
+
+ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    Role.OFFICER: {
+        "aisystem": _CRUD,
+        "aimodel": _CRUD,
+        "systemmodel": _CRUD,
+        "team": _CRUD,
+        "teammembership": _CRUD,
+        "apitoken": _CRUD,
+        "user": ("add", "change", "view"),
+        "changeevent": ("view",),
+    },
+    Role.ENGINEER: {
+        "aisystem": _CRUD,
+        "systemmodel": _CRUD,
+        "aimodel": ("add", "change", "view"),
+        "team": ("view",),
+        "teammembership": ("view",),
+        "apitoken": ("add", "change", "view"),
+    },
+    Role.AUDITOR: {
+        "aisystem": ("view",),
+        "aimodel": ("view",),
+        "systemmodel": ("view",),
+        "team": ("view",),
+        "teammembership": ("view",),
+        "apitoken": ("view",),
+        "user": ("view",),
+        "changeevent": ("view",),
+    },
+}
+
+
+def sync_role_groups(apps, schema_editor=None) -> None:
+    """Create the role groups and give each exactly its permissions (used by migrations)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, models in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        codenames = [f"{action}_{model}" for model, actions in models.items() for action in actions]
+        perms = Permission.objects.filter(content_type__app_label="governance", codename__in=codenames)
+        group.permissions.set(perms)

@@ -1,0 +1,13 @@
+"""Celery tasks of the governance app: thin wrappers, the work lives in services."""
+
+from celery import shared_task
+from django.db import connection
+
+
+@shared_task(name="governance.tasks.heartbeat")
+def heartbeat() -> str:
+    """Proves the beat → broker → worker → database path works end to end."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        (now,) = cursor.fetchone()
+    return now.isoformat()

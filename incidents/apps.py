@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class IncidentsConfig(AppConfig):
+    name = "incidents"
+    verbose_name = "Incidents"
+    default_auto_field = "django.db.models.BigAutoField"

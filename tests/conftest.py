@@ -1,0 +1,69 @@
+"""Personas and API clients shared by every test.
+
+Personas: an officer, an engineer of team A, an engineer of team B ("other-team engineer") and
+an auditor. ``api_as(user, scope)`` returns an APIClient holding a real bearer token.
+"""
+
+import pytest
+from rest_framework.test import APIClient
+
+from governance.choices import Role, TokenScope
+from governance.services import tokens
+from tests.factories import AISystemFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def team_a(db):
+    return TeamFactory(slug="team-a", name="Team A")
+
+
+@pytest.fixture
+def team_b(db):
+    return TeamFactory(slug="team-b", name="Team B")
+
+
+@pytest.fixture
+def officer(db):
+    return UserFactory(username="officer", role=Role.OFFICER)
+
+
+@pytest.fixture
+def engineer(team_a):
+    return UserFactory(username="engineer", role=Role.ENGINEER, teams=[team_a])
+
+
+@pytest.fixture
+def other_engineer(team_b):
+    return UserFactory(username="other-engineer", role=Role.ENGINEER, teams=[team_b])
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="auditor", role=Role.AUDITOR)
+
+
+@pytest.fixture
+def personas(officer, engineer, other_engineer, auditor):
+    return {"officer": officer, "engineer": engineer, "other_engineer": other_engineer, "auditor": auditor}
+
+
+@pytest.fixture
+def system_a(team_a):
+    return AISystemFactory(slug="system-a", owning_team=team_a)
+
+
+@pytest.fixture
+def api_as(db):
+    def make(user, scope=TokenScope.WRITE):
+        issued = tokens.issue_token(actor=None, user=user, name="test", scope=scope)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+        client.token = issued.token
+        return client
+
+    return make

@@ -1,0 +1,74 @@
+import factory
+from django.contrib.auth.models import Group
+
+from governance import choices
+from governance.models import AIModel, AISystem, SystemModel, Team, TeamMembership, User
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    slug = factory.Sequence(lambda n: f"team-{n}")
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    is_staff = True
+    password = factory.django.Password("correct-horse-battery")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+
+    @factory.post_generation
+    def teams(self, create, extracted, **kwargs):
+        for team in extracted or []:
+            TeamMembership.objects.create(team=team, user=self)
+
+
+class AIModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AIModel
+
+    provider = "Acme AI"
+    name = factory.Sequence(lambda n: f"acme-model-{n}")
+    version = "1.0"
+    modality = choices.ModelModality.TEXT
+    model_type = choices.ModelType.FOUNDATION
+    weights = choices.WeightsAvailability.CLOSED
+    hosting = choices.Hosting.VENDOR_API
+
+
+class AISystemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AISystem
+
+    slug = factory.Sequence(lambda n: f"system-{n}")
+    name = factory.Sequence(lambda n: f"System {n}")
+    purpose = "Helps people do things."
+    owning_team = factory.SubFactory(TeamFactory)
+    lifecycle_stage = choices.LifecycleStage.DEVELOPMENT
+    eu_ai_act_class = choices.EUAIActClass.MINIMAL
+    operator_role = choices.OperatorRole.DEPLOYER
+    risk_tier = choices.RiskTier.LOW
+    autonomy_level = choices.AutonomyLevel.ASSISTIVE
+    human_oversight = choices.HumanOversight.IN_THE_LOOP
+    jurisdictions = factory.LazyFunction(lambda: ["EU", "DE"])
+    tags = factory.LazyFunction(lambda: ["genai"])
+
+
+class SystemModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SystemModel
+
+    system = factory.SubFactory(AISystemFactory)
+    model = factory.SubFactory(AIModelFactory)
+    role = choices.ModelRole.PRIMARY
