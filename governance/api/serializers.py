@@ -58,6 +58,16 @@ class AISystemSerializer(serializers.ModelSerializer):
     business_owner = serializers.SlugRelatedField(queryset=User.objects.all(), **_USER_FIELD)
     technical_owner = serializers.SlugRelatedField(queryset=User.objects.all(), **_USER_FIELD)
     models = SystemModelSerializer(many=True, source="model_links", required=False)
+    # Checked by the model layer after the service normalises case ("de" -> "DE"), so these
+    # fields carry no validators of their own here.
+    jurisdictions = serializers.ListField(
+        child=serializers.CharField(max_length=2, min_length=2), required=False,
+        help_text="ISO 3166-1 alpha-2 codes (or EU); case-insensitive.",
+    )
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    system_prompt_sha256 = serializers.CharField(
+        max_length=64, allow_blank=True, required=False, help_text="64 hexadecimal characters."
+    )
 
     class Meta:
         model = AISystem

@@ -25,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--scope", choices=TokenScope.values, default=TokenScope.READ)
         parser.add_argument("--expires-in-days", type=int, default=90)
         parser.add_argument("--never-expires", action="store_true")
+        parser.add_argument(
+            "--replace", action="store_true", help="Revoke the account's usable tokens of the same name (rotation)."
+        )
 
     @transaction.atomic
     def handle(self, *args, **opts):
@@ -36,6 +39,9 @@ class Command(BaseCommand):
             user = self._service_account(opts["service_account"], opts["team"])
         if opts["expires_in_days"] <= 0 and not opts["never_expires"]:
             raise CommandError("--expires-in-days must be positive (or use --never-expires).")
+        if opts["replace"]:
+            for old in user.api_tokens.usable().filter(name=opts["name"]):
+                tokens.revoke_token(actor=user, token=old)
         issued = tokens.issue_token(
             actor=None,
             user=user,

@@ -1,0 +1,57 @@
+"""A list costs the same number of queries for 10 objects as for 50."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import AIModelFactory, AISystemFactory, SystemModelFactory, TeamFactory, UserFactory
+
+
+def _count_queries(client, url):
+    client.get(url)  # the first use of a token also stamps its last use; count steady state
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries), response.json()
+
+
+def _seed_systems(n, team):
+    owner = UserFactory()
+    for _ in range(n):
+        system = AISystemFactory(owning_team=team, business_owner=owner, technical_owner=owner)
+        SystemModelFactory(system=system)
+        SystemModelFactory(system=system, model=AIModelFactory(), role="guard")
+
+
+@pytest.mark.parametrize("persona", ["officer", "engineer"])
+def test_it_lists_systems_in_constant_queries(api_as, personas, team_a, persona):
+    client = api_as(personas[persona])
+    _seed_systems(10, team_a)
+    small, body = _count_queries(client, "/api/v1/ai-systems/?page_size=50")
+    assert len(body["results"]) == 10
+    _seed_systems(40, team_a)
+    large, body = _count_queries(client, "/api/v1/ai-systems/?page_size=50")
+    assert len(body["results"]) == 50
+    assert small == large, f"{small} queries for 10 systems, {large} for 50"
+
+
+def test_it_lists_models_and_teams_in_constant_queries(api_as, officer):
+    client = api_as(officer)
+    counts = {}
+    for n in (10, 50):
+        AIModelFactory.create_batch(n - (10 if n == 50 else 0))
+        for _ in range(n - (10 if n == 50 else 0)):
+            team = TeamFactory()
+            UserFactory(teams=[team])
+        counts[n] = (
+            _count_queries(client, "/api/v1/ai-models/?page_size=50")[0],
+            _count_queries(client, "/api/v1/teams/?page_size=50")[0],
+        )
+    assert counts[10] == counts[50]
+
+
+def test_it_shows_a_system_detail_in_a_fixed_number_of_queries(api_as, officer, system_a):
+    SystemModelFactory.create_batch(3, system=system_a)
+    count, body = _count_queries(api_as(officer), "/api/v1/ai-systems/system-a/")
+    assert len(body["models"]) == 3
+    assert count <= 8, count

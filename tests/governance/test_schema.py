@@ -1,0 +1,35 @@
+from openapi_spec_validator import validate
+
+EXPECTED_PATHS = {
+    "/api/v1/ai-systems/", "/api/v1/ai-systems/{slug}/",
+    "/api/v1/ai-models/", "/api/v1/ai-models/{id}/",
+    "/api/v1/teams/", "/api/v1/teams/{slug}/",
+}
+
+
+def test_it_serves_a_valid_openapi_3_schema_listing_every_endpoint(client, officer):
+    client.force_login(officer)
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    validate(schema)
+    assert schema["openapi"].startswith("3.")
+    assert EXPECTED_PATHS <= set(schema["paths"])
+    assert set(schema["paths"]["/api/v1/ai-systems/{slug}/"]) >= {"get", "put", "patch", "delete"}
+    assert "BearerToken" in schema["components"]["securitySchemes"]
+
+
+def test_it_serves_swagger_ui_without_a_cdn(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
+
+
+def test_it_keeps_the_fast_system_representation_in_step_with_the_serializer(system_a):
+    from governance.api.serializers import AISystemSerializer
+
+    serializer = AISystemSerializer()
+    readable = {name for name, field in serializer.fields.items() if not field.write_only}
+    assert set(serializer.to_representation(system_a)) == readable
