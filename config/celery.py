@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun, task_postrun
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -12,7 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
-    "heartbeat": {"task": "governance.tasks.heartbeat", "schedule": 300.0},
+    "heartbeat": {"task": "governance.tasks.heartbeat", "schedule": 60.0},
 }
 
 

@@ -47,7 +47,8 @@ class ChangeContext:
         }
 
 
-_current: ContextVar[ChangeContext] = ContextVar("verity_change_context", default=ChangeContext())
+_EMPTY = ChangeContext()  # frozen, so sharing it as the default is safe
+_current: ContextVar[ChangeContext] = ContextVar("verity_change_context", default=_EMPTY)  # noqa: B039
 
 
 def current() -> ChangeContext:

@@ -5,9 +5,9 @@ from django.db import connection
 
 
 @shared_task(name="governance.tasks.heartbeat")
-def heartbeat() -> str:
+def heartbeat() -> dict:
     """Proves the beat → broker → worker → database path works end to end."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
-        (now,) = cursor.fetchone()
-    return now.isoformat()
+        cursor.execute("SELECT now(), current_database()")
+        now, database = cursor.fetchone()
+    return {"time": now.isoformat(), "database": database}

@@ -26,7 +26,10 @@ VAR_DIR = Path(os.environ.get("VERITY_VAR_DIR", ROOT / "var"))
 
 def manage(*args: str, capture: bool = False) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, check=True, text=True,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        check=True,
+        text=True,
         stdout=subprocess.PIPE if capture else None,
     )
     return result.stdout if capture else ""
@@ -91,8 +94,17 @@ def main() -> int:
     manage("migrate", "--no-input", "-v", "0")
     manage("seed_demo")
     token = manage(
-        "create_token", "--user", "olivia", "--name", "make run demo", "--scope", "write", "--replace",
-        "--expires-in-days", "7", capture=True,
+        "create_token",
+        "--user",
+        "olivia",
+        "--name",
+        "make run demo",
+        "--scope",
+        "write",
+        "--replace",
+        "--expires-in-days",
+        "7",
+        capture=True,
     ).strip()
 
     processes: dict[str, subprocess.Popen] = {}
@@ -106,20 +118,28 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
     try:
         processes["web"] = start(
-            "web", [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"{HOST}:{PORT}", "--workers", "2",
-                    "--access-logfile", "-"],
+            "web",
+            [
+                str(BIN / "gunicorn"),
+                "config.wsgi",
+                "--bind",
+                f"{HOST}:{PORT}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+            ],
         )
         processes["worker"] = start(
-            "worker", [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"]
+            "worker",
+            [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
         )
-        processes["beat"] = start(
-            "beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO"]
-        )
+        processes["beat"] = start("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO"])
         base = f"http://{HOST}:{PORT}"
         wait_for_health(f"{base}/healthz")
         print(
             f"""
-Verity is running ({'embedded PostgreSQL in var/pgdata' if embedded else 'DATABASE_URL'}).
+Verity is running ({"embedded PostgreSQL in var/pgdata" if embedded else "DATABASE_URL"}).
   Admin:     {base}/admin/
   API:       {base}/api/v1/   docs: {base}/api/docs/
   Logins (password 'verity-demo'): olivia (officer), aditya (auditor),

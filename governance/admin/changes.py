@@ -8,7 +8,15 @@ from governance.models import ChangeEvent
 class ChangeEventAdmin(ReadOnlyAdmin):
     """The whole change history, for officers and auditors."""
 
-    list_display = ["occurred_at", "table_name", "object_pk", "operation", "actor", "source", "correlation_id"]
+    list_display = [
+        "occurred_at",
+        "table_name",
+        "object_pk",
+        "operation",
+        "actor",
+        "source",
+        "correlation_id",
+    ]
     list_filter = ["operation", "table_name", "source"]
     search_fields = ["object_pk", "actor", "correlation_id", "reason"]
     date_hierarchy = "occurred_at"

@@ -17,11 +17,22 @@ class SystemModelInline(admin.TabularInline):
 @admin.register(AISystem)
 class AISystemAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     list_display = [
-        "name", "owning_team", "lifecycle_stage", "eu_ai_act_class", "risk_tier", "operator_role", "deployed_on",
+        "name",
+        "owning_team",
+        "lifecycle_stage",
+        "eu_ai_act_class",
+        "risk_tier",
+        "operator_role",
+        "deployed_on",
     ]
     list_filter = [
-        "lifecycle_stage", "eu_ai_act_class", "risk_tier", "operator_role", "annex_iii_area",
-        "human_oversight", "owning_team",
+        "lifecycle_stage",
+        "eu_ai_act_class",
+        "risk_tier",
+        "operator_role",
+        "annex_iii_area",
+        "human_oversight",
+        "owning_team",
     ]
     list_select_related = ["owning_team"]
     search_fields = ["name", "slug", "purpose", "description", "tags"]
@@ -37,8 +48,16 @@ class AISystemAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         (
             "Regulatory classification",
             {
-                "fields": ["eu_ai_act_class", "annex_iii_area", "operator_role", "risk_tier", "jurisdictions"],
-                "description": "A high-risk system needs its Annex III area. The risk tier sets the review cadence.",
+                "fields": [
+                    "eu_ai_act_class",
+                    "annex_iii_area",
+                    "operator_role",
+                    "risk_tier",
+                    "jurisdictions",
+                ],
+                "description": (
+                    "A high-risk system needs its Annex III area. The risk tier sets the review cadence."
+                ),
             },
         ),
         ("Autonomy and oversight", {"fields": ["autonomy_level", "human_oversight"]}),
@@ -47,8 +66,11 @@ class AISystemAdmin(ChangeHistoryMixin, admin.ModelAdmin):
             "Documentation and configuration",
             {
                 "fields": [
-                    "model_card_url", "system_prompt_ref", "system_prompt_version",
-                    "system_prompt_sha256", "guardrail_config_ref",
+                    "model_card_url",
+                    "system_prompt_ref",
+                    "system_prompt_version",
+                    "system_prompt_sha256",
+                    "guardrail_config_ref",
                 ]
             },
         ),

@@ -23,7 +23,9 @@ class TeamAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         from django.db.models import Count
 
         return (
-            super().get_queryset(request).visible_to(request.user)
+            super()
+            .get_queryset(request)
+            .visible_to(request.user)
             .annotate(_members=Count("memberships", distinct=True), _systems=Count("systems", distinct=True))
         )
 
@@ -43,7 +45,15 @@ class UserMembershipInline(MembershipInline):
 
 @admin.register(User)
 class UserAdmin(ChangeHistoryMixin, DjangoUserAdmin):
-    list_display = ["username", "email", "first_name", "last_name", "roles", "is_service_account", "is_active"]
+    list_display = [
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "roles",
+        "is_service_account",
+        "is_active",
+    ]
     list_filter = ["groups", "is_service_account", "is_active", "is_staff"]
     fieldsets = [
         *DjangoUserAdmin.fieldsets,

@@ -27,7 +27,15 @@ class ApiTokenAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     actions = ["revoke_selected"]
     readonly_fields = [
-        "user", "name", "scope", "prefix", "expires_at", "created_at", "created_by", "last_used_at", "revoked_at",
+        "user",
+        "name",
+        "scope",
+        "prefix",
+        "expires_at",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
     ]
 
     def get_queryset(self, request):
@@ -94,4 +102,6 @@ class ApiTokenAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         for token in queryset.filter(revoked_at__isnull=True):
             tokens.revoke_token(actor=request.user, token=token)
             count += 1
-        self.message_user(request, f"Revoked {count} token(s) at {timezone.now():%Y-%m-%d %H:%M} UTC.", messages.SUCCESS)
+        self.message_user(
+            request, f"Revoked {count} token(s) at {timezone.now():%Y-%m-%d %H:%M} UTC.", messages.SUCCESS
+        )

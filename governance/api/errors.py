@@ -55,7 +55,11 @@ def exception_handler(exc, context):
         # A race the validation could not see (two creates of one slug at once).
         set_rollback()
         return Response(
-            {"status": 409, "code": "conflict", "detail": "The request conflicts with a concurrent change; retry."},
+            {
+                "status": 409,
+                "code": "conflict",
+                "detail": "The request conflicts with a concurrent change; retry.",
+            },
             status=status.HTTP_409_CONFLICT,
         )
     if not isinstance(exc, exceptions.APIException):

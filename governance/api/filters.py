@@ -14,7 +14,9 @@ class AISystemFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="owning_team__slug", help_text="Owning team's slug.")
     model = django_filters.NumberFilter(method="filter_model", help_text="Id of a model the system uses.")
     tag = django_filters.CharFilter(method="filter_tag")
-    jurisdiction = django_filters.CharFilter(method="filter_jurisdiction", help_text="ISO 3166-1 alpha-2 code.")
+    jurisdiction = django_filters.CharFilter(
+        method="filter_jurisdiction", help_text="ISO 3166-1 alpha-2 code."
+    )
     q = django_filters.CharFilter(method="search", help_text="Search slug, name, purpose and description.")
 
     class Meta:
@@ -22,7 +24,9 @@ class AISystemFilter(django_filters.FilterSet):
         fields = ["lifecycle_stage", "eu_ai_act_class", "risk_tier", "operator_role", "annex_iii_area"]
 
     def filter_model(self, queryset, name, value):
-        return queryset.filter(pk__in=AISystem.ai_models.through.objects.filter(model_id=value).values("system_id"))
+        return queryset.filter(
+            pk__in=AISystem.ai_models.through.objects.filter(model_id=value).values("system_id")
+        )
 
     def filter_tag(self, queryset, name, value):
         return queryset.filter(tags__contains=[value.lower()])
@@ -32,8 +36,10 @@ class AISystemFilter(django_filters.FilterSet):
 
     def search(self, queryset, name, value):
         return queryset.filter(
-            Q(slug__icontains=value) | Q(name__icontains=value)
-            | Q(purpose__icontains=value) | Q(description__icontains=value)
+            Q(slug__icontains=value)
+            | Q(name__icontains=value)
+            | Q(purpose__icontains=value)
+            | Q(description__icontains=value)
         )
 
 

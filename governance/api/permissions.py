@@ -27,7 +27,10 @@ class RoleAndScopePermission(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         token = request.auth
-        if request.method not in SAFE_METHODS and getattr(token, "scope", TokenScope.WRITE) != TokenScope.WRITE:
+        if (
+            request.method not in SAFE_METHODS
+            and getattr(token, "scope", TokenScope.WRITE) != TokenScope.WRITE
+        ):
             self.message = "This token is read-only."
             return False
         if getattr(view, "queryset", None) is None and not hasattr(view, "get_queryset"):

@@ -34,8 +34,19 @@ class AIModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = AIModel
         fields = [
-            "id", "provider", "name", "version", "modality", "model_type", "weights", "licence",
-            "model_card_url", "hosting", "notes", "created_at", "updated_at",
+            "id",
+            "provider",
+            "name",
+            "version",
+            "modality",
+            "model_type",
+            "weights",
+            "licence",
+            "model_card_url",
+            "hosting",
+            "notes",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         validators = []  # uniqueness is checked by the model layer with a field-level message
@@ -61,7 +72,8 @@ class AISystemSerializer(serializers.ModelSerializer):
     # Checked by the model layer after the service normalises case ("de" -> "DE"), so these
     # fields carry no validators of their own here.
     jurisdictions = serializers.ListField(
-        child=serializers.CharField(max_length=2, min_length=2), required=False,
+        child=serializers.CharField(max_length=2, min_length=2),
+        required=False,
         help_text="ISO 3166-1 alpha-2 codes (or EU); case-insensitive.",
     )
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
@@ -72,12 +84,34 @@ class AISystemSerializer(serializers.ModelSerializer):
     class Meta:
         model = AISystem
         fields = [
-            "slug", "name", "purpose", "description", "owning_team", "business_owner",
-            "technical_owner", "lifecycle_stage", "deployed_on", "retired_on", "eu_ai_act_class",
-            "annex_iii_area", "operator_role", "risk_tier", "autonomy_level", "human_oversight",
-            "personal_data_categories", "affected_groups", "jurisdictions", "model_card_url",
-            "system_prompt_ref", "system_prompt_version", "system_prompt_sha256",
-            "guardrail_config_ref", "tags", "models", "created_at", "updated_at",
+            "slug",
+            "name",
+            "purpose",
+            "description",
+            "owning_team",
+            "business_owner",
+            "technical_owner",
+            "lifecycle_stage",
+            "deployed_on",
+            "retired_on",
+            "eu_ai_act_class",
+            "annex_iii_area",
+            "operator_role",
+            "risk_tier",
+            "autonomy_level",
+            "human_oversight",
+            "personal_data_categories",
+            "affected_groups",
+            "jurisdictions",
+            "model_card_url",
+            "system_prompt_ref",
+            "system_prompt_version",
+            "system_prompt_sha256",
+            "guardrail_config_ref",
+            "tags",
+            "models",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
         validators = []  # the model layer checks uniqueness and cross-field rules
@@ -110,7 +144,12 @@ class AISystemSerializer(serializers.ModelSerializer):
             "guardrail_config_ref": system.guardrail_config_ref,
             "tags": list(system.tags),
             "models": [
-                {"model": link.model_id, "model_name": str(link.model), "role": link.role, "notes": link.notes}
+                {
+                    "model": link.model_id,
+                    "model_name": str(link.model),
+                    "role": link.role,
+                    "notes": link.notes,
+                }
                 for link in system.model_links.all()
             ],
             "created_at": _iso(system.created_at),

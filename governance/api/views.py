@@ -27,7 +27,9 @@ class ServiceModelViewSet(viewsets.ModelViewSet):
         return {"data": validated_data}
 
     def perform_create(self, serializer):
-        serializer.instance = self.create_service(actor=self.request.user, **self.write_kwargs(serializer.validated_data))
+        serializer.instance = self.create_service(
+            actor=self.request.user, **self.write_kwargs(serializer.validated_data)
+        )
 
     def perform_update(self, serializer):
         kwargs = self.write_kwargs(serializer.validated_data)

@@ -6,237 +6,725 @@ import django.contrib.postgres.fields
 import django.contrib.postgres.indexes
 import django.db.models.deletion
 import django.utils.timezone
-import governance.validators
 from django.conf import settings
 from django.db import migrations, models
 
+import governance.validators
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('contact_email', models.EmailField(blank=True, help_text='Where notifications for this team go.', max_length=254)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "contact_email",
+                    models.EmailField(
+                        blank=True, help_text="Where notifications for this team go.", max_length=254
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('username', models.CharField(error_messages={'unique': 'A user with that username already exists.'}, help_text='Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.', max_length=150, unique=True, validators=[django.contrib.auth.validators.UnicodeUsernameValidator()], verbose_name='username')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='first name')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='last name')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email address')),
-                ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
-                ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
-                ('is_service_account', models.BooleanField(default=False, help_text='A non-human account for a service or CI pipeline: no password, tokens only.')),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        error_messages={"unique": "A user with that username already exists."},
+                        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+                        max_length=150,
+                        unique=True,
+                        validators=[django.contrib.auth.validators.UnicodeUsernameValidator()],
+                        verbose_name="username",
+                    ),
+                ),
+                ("first_name", models.CharField(blank=True, max_length=150, verbose_name="first name")),
+                ("last_name", models.CharField(blank=True, max_length=150, verbose_name="last name")),
+                ("email", models.EmailField(blank=True, max_length=254, verbose_name="email address")),
+                (
+                    "is_staff",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates whether the user can log into this admin site.",
+                        verbose_name="staff status",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Designates whether this user should be treated as active. Unselect this instead of deleting accounts.",
+                        verbose_name="active",
+                    ),
+                ),
+                (
+                    "date_joined",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="date joined"),
+                ),
+                (
+                    "is_service_account",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A non-human account for a service or CI pipeline: no password, tokens only.",
+                    ),
+                ),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'governance_user',
+                "db_table": "governance_user",
             },
             managers=[
-                ('objects', django.contrib.auth.models.UserManager()),
+                ("objects", django.contrib.auth.models.UserManager()),
             ],
         ),
         migrations.CreateModel(
-            name='AIModel',
+            name="AIModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(help_text='Who builds the model, e.g. OpenAI, Meta, in-house.', max_length=120)),
-                ('name', models.CharField(max_length=200)),
-                ('version', models.CharField(help_text='Version or snapshot identifier.', max_length=100)),
-                ('modality', models.CharField(choices=[('text', 'Text'), ('code', 'Code'), ('image', 'Image'), ('audio', 'Audio and speech'), ('video', 'Video'), ('multimodal', 'Multimodal'), ('tabular', 'Tabular'), ('embedding', 'Embeddings')], max_length=20)),
-                ('model_type', models.CharField(choices=[('foundation', 'Foundation / general-purpose model'), ('fine_tuned', 'Fine-tuned model'), ('classifier', 'Classifier'), ('regression', 'Regression / scoring model'), ('recommender', 'Recommender'), ('retrieval', 'Retrieval / embedding model'), ('other', 'Other')], max_length=20)),
-                ('weights', models.CharField(choices=[('open', 'Open weights'), ('closed', 'Closed weights')], max_length=10)),
-                ('licence', models.CharField(blank=True, help_text='Licence name or SPDX id.', max_length=200)),
-                ('model_card_url', models.URLField(blank=True, max_length=500)),
-                ('hosting', models.CharField(choices=[('vendor_api', 'Vendor API'), ('cloud_managed', 'Managed cloud service'), ('self_hosted', 'Self-hosted (our cloud)'), ('on_premises', 'On premises'), ('on_device', 'On device')], max_length=20)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "provider",
+                    models.CharField(
+                        help_text="Who builds the model, e.g. OpenAI, Meta, in-house.", max_length=120
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("version", models.CharField(help_text="Version or snapshot identifier.", max_length=100)),
+                (
+                    "modality",
+                    models.CharField(
+                        choices=[
+                            ("text", "Text"),
+                            ("code", "Code"),
+                            ("image", "Image"),
+                            ("audio", "Audio and speech"),
+                            ("video", "Video"),
+                            ("multimodal", "Multimodal"),
+                            ("tabular", "Tabular"),
+                            ("embedding", "Embeddings"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "model_type",
+                    models.CharField(
+                        choices=[
+                            ("foundation", "Foundation / general-purpose model"),
+                            ("fine_tuned", "Fine-tuned model"),
+                            ("classifier", "Classifier"),
+                            ("regression", "Regression / scoring model"),
+                            ("recommender", "Recommender"),
+                            ("retrieval", "Retrieval / embedding model"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "weights",
+                    models.CharField(
+                        choices=[("open", "Open weights"), ("closed", "Closed weights")], max_length=10
+                    ),
+                ),
+                (
+                    "licence",
+                    models.CharField(blank=True, help_text="Licence name or SPDX id.", max_length=200),
+                ),
+                ("model_card_url", models.URLField(blank=True, max_length=500)),
+                (
+                    "hosting",
+                    models.CharField(
+                        choices=[
+                            ("vendor_api", "Vendor API"),
+                            ("cloud_managed", "Managed cloud service"),
+                            ("self_hosted", "Self-hosted (our cloud)"),
+                            ("on_premises", "On premises"),
+                            ("on_device", "On device"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'AI model',
-                'ordering': ['provider', 'name', 'version'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'name', 'version'), name='unique_model_version', violation_error_message='This provider already has a model with this name and version.')],
+                "verbose_name": "AI model",
+                "ordering": ["provider", "name", "version"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("provider", "name", "version"),
+                        name="unique_model_version",
+                        violation_error_message="This provider already has a model with this name and version.",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AISystem',
+            name="AISystem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Stable identifier used by the API and CI.', max_length=80, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('purpose', models.CharField(help_text='One sentence: what the system is for.', max_length=500)),
-                ('description', models.TextField(blank=True)),
-                ('lifecycle_stage', models.CharField(choices=[('idea', 'Idea'), ('development', 'Development'), ('validation', 'Validation'), ('deployed', 'Deployed'), ('retired', 'Retired')], default='idea', max_length=20)),
-                ('deployed_on', models.DateField(blank=True, null=True)),
-                ('retired_on', models.DateField(blank=True, null=True)),
-                ('eu_ai_act_class', models.CharField(choices=[('prohibited', 'Prohibited practice (Art. 5)'), ('high_risk', 'High-risk (Art. 6, Annex III)'), ('limited', 'Limited risk: transparency obligations (Art. 50)'), ('minimal', 'Minimal risk'), ('unclassified', 'Not yet classified')], default='unclassified', max_length=20, verbose_name='EU AI Act class')),
-                ('annex_iii_area', models.CharField(blank=True, choices=[('biometrics', '1. Biometrics'), ('critical_infrastructure', '2. Critical infrastructure'), ('education', '3. Education and vocational training'), ('employment', "4. Employment, workers' management and access to self-employment"), ('essential_services', '5. Access to essential private and public services'), ('law_enforcement', '6. Law enforcement'), ('migration', '7. Migration, asylum and border control management'), ('justice_democracy', '8. Administration of justice and democratic processes')], max_length=30, verbose_name='Annex III area')),
-                ('operator_role', models.CharField(choices=[('provider', 'Provider'), ('deployer', 'Deployer'), ('distributor', 'Distributor'), ('importer', 'Importer')], max_length=20)),
-                ('risk_tier', models.CharField(choices=[('low', 'Low'), ('medium', 'Medium'), ('high', 'High'), ('critical', 'Critical')], max_length=10)),
-                ('autonomy_level', models.CharField(choices=[('assistive', 'Assistive: suggests, a person decides'), ('supervised', 'Supervised: acts after a person approves'), ('conditional', 'Conditional: acts alone, a person handles exceptions'), ('full', 'Full: acts alone without routine human review')], max_length=20)),
-                ('human_oversight', models.CharField(choices=[('in_the_loop', 'Human in the loop'), ('on_the_loop', 'Human on the loop'), ('in_command', 'Human in command'), ('none', 'No human oversight')], max_length=20)),
-                ('personal_data_categories', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('none', 'No personal data'), ('identifiers', 'Identifiers (name, e-mail, account ids)'), ('contact', 'Contact details'), ('financial', 'Financial data'), ('location', 'Location data'), ('behavioural', 'Behavioural and usage data'), ('communications', 'Content of communications'), ('employment', 'Employment and HR data'), ('health', 'Health data (special category)'), ('biometric', 'Biometric data (special category)'), ('special_other', 'Other special-category data (Art. 9 GDPR)'), ('children', "Children's data"), ('criminal', 'Criminal convictions and offences')], max_length=30), blank=True, default=list, size=None)),
-                ('affected_groups', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('customers', 'Customers'), ('employees', 'Employees'), ('job_applicants', 'Job applicants'), ('patients', 'Patients'), ('students', 'Students'), ('children', 'Children'), ('general_public', 'General public'), ('vulnerable', 'Vulnerable people'), ('businesses', 'Business customers'), ('citizens', 'Citizens using public services')], max_length=30), blank=True, default=list, size=None)),
-                ('jurisdictions', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=2, validators=[governance.validators.validate_jurisdiction]), blank=True, default=list, help_text='ISO 3166-1 alpha-2 codes where the system is used (EU for the Union).', size=None)),
-                ('model_card_url', models.URLField(blank=True, max_length=500)),
-                ('system_prompt_ref', models.CharField(blank=True, help_text='Repository path or URL.', max_length=500, verbose_name='system prompt reference')),
-                ('system_prompt_version', models.CharField(blank=True, max_length=100)),
-                ('system_prompt_sha256', models.CharField(blank=True, max_length=64, validators=[governance.validators.validate_sha256], verbose_name='system prompt SHA-256')),
-                ('guardrail_config_ref', models.CharField(blank=True, help_text='Repository path or URL.', max_length=500, verbose_name='guardrail configuration')),
-                ('tags', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=50, validators=[governance.validators.validate_tag]), blank=True, default=list, size=None)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('business_owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('technical_owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Stable identifier used by the API and CI.", max_length=80, unique=True
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "purpose",
+                    models.CharField(help_text="One sentence: what the system is for.", max_length=500),
+                ),
+                ("description", models.TextField(blank=True)),
+                (
+                    "lifecycle_stage",
+                    models.CharField(
+                        choices=[
+                            ("idea", "Idea"),
+                            ("development", "Development"),
+                            ("validation", "Validation"),
+                            ("deployed", "Deployed"),
+                            ("retired", "Retired"),
+                        ],
+                        default="idea",
+                        max_length=20,
+                    ),
+                ),
+                ("deployed_on", models.DateField(blank=True, null=True)),
+                ("retired_on", models.DateField(blank=True, null=True)),
+                (
+                    "eu_ai_act_class",
+                    models.CharField(
+                        choices=[
+                            ("prohibited", "Prohibited practice (Art. 5)"),
+                            ("high_risk", "High-risk (Art. 6, Annex III)"),
+                            ("limited", "Limited risk: transparency obligations (Art. 50)"),
+                            ("minimal", "Minimal risk"),
+                            ("unclassified", "Not yet classified"),
+                        ],
+                        default="unclassified",
+                        max_length=20,
+                        verbose_name="EU AI Act class",
+                    ),
+                ),
+                (
+                    "annex_iii_area",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("biometrics", "1. Biometrics"),
+                            ("critical_infrastructure", "2. Critical infrastructure"),
+                            ("education", "3. Education and vocational training"),
+                            (
+                                "employment",
+                                "4. Employment, workers' management and access to self-employment",
+                            ),
+                            ("essential_services", "5. Access to essential private and public services"),
+                            ("law_enforcement", "6. Law enforcement"),
+                            ("migration", "7. Migration, asylum and border control management"),
+                            ("justice_democracy", "8. Administration of justice and democratic processes"),
+                        ],
+                        max_length=30,
+                        verbose_name="Annex III area",
+                    ),
+                ),
+                (
+                    "operator_role",
+                    models.CharField(
+                        choices=[
+                            ("provider", "Provider"),
+                            ("deployer", "Deployer"),
+                            ("distributor", "Distributor"),
+                            ("importer", "Importer"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "risk_tier",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("medium", "Medium"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "autonomy_level",
+                    models.CharField(
+                        choices=[
+                            ("assistive", "Assistive: suggests, a person decides"),
+                            ("supervised", "Supervised: acts after a person approves"),
+                            ("conditional", "Conditional: acts alone, a person handles exceptions"),
+                            ("full", "Full: acts alone without routine human review"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "human_oversight",
+                    models.CharField(
+                        choices=[
+                            ("in_the_loop", "Human in the loop"),
+                            ("on_the_loop", "Human on the loop"),
+                            ("in_command", "Human in command"),
+                            ("none", "No human oversight"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "personal_data_categories",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("none", "No personal data"),
+                                ("identifiers", "Identifiers (name, e-mail, account ids)"),
+                                ("contact", "Contact details"),
+                                ("financial", "Financial data"),
+                                ("location", "Location data"),
+                                ("behavioural", "Behavioural and usage data"),
+                                ("communications", "Content of communications"),
+                                ("employment", "Employment and HR data"),
+                                ("health", "Health data (special category)"),
+                                ("biometric", "Biometric data (special category)"),
+                                ("special_other", "Other special-category data (Art. 9 GDPR)"),
+                                ("children", "Children's data"),
+                                ("criminal", "Criminal convictions and offences"),
+                            ],
+                            max_length=30,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "affected_groups",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("customers", "Customers"),
+                                ("employees", "Employees"),
+                                ("job_applicants", "Job applicants"),
+                                ("patients", "Patients"),
+                                ("students", "Students"),
+                                ("children", "Children"),
+                                ("general_public", "General public"),
+                                ("vulnerable", "Vulnerable people"),
+                                ("businesses", "Business customers"),
+                                ("citizens", "Citizens using public services"),
+                            ],
+                            max_length=30,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "jurisdictions",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            max_length=2, validators=[governance.validators.validate_jurisdiction]
+                        ),
+                        blank=True,
+                        default=list,
+                        help_text="ISO 3166-1 alpha-2 codes where the system is used (EU for the Union).",
+                        size=None,
+                    ),
+                ),
+                ("model_card_url", models.URLField(blank=True, max_length=500)),
+                (
+                    "system_prompt_ref",
+                    models.CharField(
+                        blank=True,
+                        help_text="Repository path or URL.",
+                        max_length=500,
+                        verbose_name="system prompt reference",
+                    ),
+                ),
+                ("system_prompt_version", models.CharField(blank=True, max_length=100)),
+                (
+                    "system_prompt_sha256",
+                    models.CharField(
+                        blank=True,
+                        max_length=64,
+                        validators=[governance.validators.validate_sha256],
+                        verbose_name="system prompt SHA-256",
+                    ),
+                ),
+                (
+                    "guardrail_config_ref",
+                    models.CharField(
+                        blank=True,
+                        help_text="Repository path or URL.",
+                        max_length=500,
+                        verbose_name="guardrail configuration",
+                    ),
+                ),
+                (
+                    "tags",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            max_length=50, validators=[governance.validators.validate_tag]
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "business_owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "technical_owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'AI system',
-                'ordering': ['name'],
+                "verbose_name": "AI system",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="What uses this token, e.g. 'payments CI'.", max_length=100)),
-                ('prefix', models.CharField(editable=False, max_length=16, unique=True)),
-                ('digest', models.CharField(editable=False, max_length=64)),
-                ('scope', models.CharField(choices=[('read', 'Read only'), ('write', 'Read and write')], default='read', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='Empty means the token never expires.', null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(help_text="What uses this token, e.g. 'payments CI'.", max_length=100),
+                ),
+                ("prefix", models.CharField(editable=False, max_length=16, unique=True)),
+                ("digest", models.CharField(editable=False, max_length=64)),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[("read", "Read only"), ("write", "Read and write")],
+                        default="read",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "expires_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Empty means the token never expires.", null=True
+                    ),
+                ),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API token',
-                'ordering': ['-created_at'],
+                "verbose_name": "API token",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ChangeEvent',
+            name="ChangeEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField()),
-                ('table_name', models.CharField(max_length=100)),
-                ('object_pk', models.CharField(max_length=100)),
-                ('root_table', models.CharField(help_text='The aggregate the row belongs to.', max_length=100)),
-                ('root_pk', models.CharField(max_length=100)),
-                ('operation', models.CharField(choices=[('INSERT', 'created'), ('UPDATE', 'changed'), ('DELETE', 'deleted')], max_length=6)),
-                ('before', models.JSONField(null=True)),
-                ('after', models.JSONField(null=True)),
-                ('changes', models.JSONField(default=dict, help_text='Changed columns: {column: [old, new]}.')),
-                ('actor_id', models.BigIntegerField(help_text='User id at the time (kept if the user is deleted).', null=True)),
-                ('actor', models.CharField(blank=True, max_length=150)),
-                ('source', models.CharField(blank=True, help_text='admin, api, manage.py <command>, task:<name>, database', max_length=100)),
-                ('correlation_id', models.CharField(blank=True, max_length=100)),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('db_user', models.CharField(max_length=100)),
-                ('transaction_id', models.BigIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                ("table_name", models.CharField(max_length=100)),
+                ("object_pk", models.CharField(max_length=100)),
+                (
+                    "root_table",
+                    models.CharField(help_text="The aggregate the row belongs to.", max_length=100),
+                ),
+                ("root_pk", models.CharField(max_length=100)),
+                (
+                    "operation",
+                    models.CharField(
+                        choices=[("INSERT", "created"), ("UPDATE", "changed"), ("DELETE", "deleted")],
+                        max_length=6,
+                    ),
+                ),
+                ("before", models.JSONField(null=True)),
+                ("after", models.JSONField(null=True)),
+                (
+                    "changes",
+                    models.JSONField(default=dict, help_text="Changed columns: {column: [old, new]}."),
+                ),
+                (
+                    "actor_id",
+                    models.BigIntegerField(
+                        help_text="User id at the time (kept if the user is deleted).", null=True
+                    ),
+                ),
+                ("actor", models.CharField(blank=True, max_length=150)),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True,
+                        help_text="admin, api, manage.py <command>, task:<name>, database",
+                        max_length=100,
+                    ),
+                ),
+                ("correlation_id", models.CharField(blank=True, max_length=100)),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                ("db_user", models.CharField(max_length=100)),
+                ("transaction_id", models.BigIntegerField()),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['root_table', 'root_pk', '-id'], name='changeevent_root'), models.Index(fields=['table_name', 'object_pk'], name='changeevent_object'), models.Index(fields=['occurred_at'], name='changeevent_time')],
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(fields=["root_table", "root_pk", "-id"], name="changeevent_root"),
+                    models.Index(fields=["table_name", "object_pk"], name="changeevent_object"),
+                    models.Index(fields=["occurred_at"], name="changeevent_time"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SystemModel',
+            name="SystemModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('primary', 'Primary'), ('fallback', 'Fallback'), ('guard', 'Guard / judge'), ('embedding', 'Embedding / retrieval')], default='primary', max_length=20)),
-                ('notes', models.CharField(blank=True, max_length=500)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='system_links', to='governance.aimodel')),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_links', to='governance.aisystem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("primary", "Primary"),
+                            ("fallback", "Fallback"),
+                            ("guard", "Guard / judge"),
+                            ("embedding", "Embedding / retrieval"),
+                        ],
+                        default="primary",
+                        max_length=20,
+                    ),
+                ),
+                ("notes", models.CharField(blank=True, max_length=500)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="system_links",
+                        to="governance.aimodel",
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="model_links",
+                        to="governance.aisystem",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'model used',
-                'verbose_name_plural': 'models used',
+                "verbose_name": "model used",
+                "verbose_name_plural": "models used",
             },
         ),
         migrations.AddField(
-            model_name='aisystem',
-            name='ai_models',
-            field=models.ManyToManyField(blank=True, related_name='systems', through='governance.SystemModel', to='governance.aimodel'),
+            model_name="aisystem",
+            name="ai_models",
+            field=models.ManyToManyField(
+                blank=True, related_name="systems", through="governance.SystemModel", to="governance.aimodel"
+            ),
         ),
         migrations.AddField(
-            model_name='aisystem',
-            name='owning_team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='systems', to='governance.team'),
+            model_name="aisystem",
+            name="owning_team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="systems", to="governance.team"
+            ),
         ),
         migrations.CreateModel(
-            name='TeamMembership',
+            name="TeamMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('joined_at', models.DateTimeField(auto_now_add=True)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='governance.team')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='team_memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("joined_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="governance.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="team_memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='team',
-            name='members',
-            field=models.ManyToManyField(blank=True, related_name='teams', through='governance.TeamMembership', to=settings.AUTH_USER_MODEL),
+            model_name="team",
+            name="members",
+            field=models.ManyToManyField(
+                blank=True,
+                related_name="teams",
+                through="governance.TeamMembership",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='systemmodel',
-            constraint=models.UniqueConstraint(fields=('system', 'model'), name='unique_system_model', violation_error_message='This model is already linked to the system.'),
+            model_name="systemmodel",
+            constraint=models.UniqueConstraint(
+                fields=("system", "model"),
+                name="unique_system_model",
+                violation_error_message="This model is already linked to the system.",
+            ),
         ),
         migrations.AddIndex(
-            model_name='aisystem',
-            index=models.Index(fields=['owning_team', 'name'], name='governance__owning__895753_idx'),
+            model_name="aisystem",
+            index=models.Index(fields=["owning_team", "name"], name="governance__owning__895753_idx"),
         ),
         migrations.AddIndex(
-            model_name='aisystem',
-            index=models.Index(fields=['lifecycle_stage'], name='governance__lifecyc_cc46d3_idx'),
+            model_name="aisystem",
+            index=models.Index(fields=["lifecycle_stage"], name="governance__lifecyc_cc46d3_idx"),
         ),
         migrations.AddIndex(
-            model_name='aisystem',
-            index=models.Index(fields=['eu_ai_act_class'], name='governance__eu_ai_a_8ca1fa_idx'),
+            model_name="aisystem",
+            index=models.Index(fields=["eu_ai_act_class"], name="governance__eu_ai_a_8ca1fa_idx"),
         ),
         migrations.AddIndex(
-            model_name='aisystem',
-            index=models.Index(fields=['risk_tier'], name='governance__risk_ti_53b559_idx'),
+            model_name="aisystem",
+            index=models.Index(fields=["risk_tier"], name="governance__risk_ti_53b559_idx"),
         ),
         migrations.AddIndex(
-            model_name='aisystem',
-            index=models.Index(fields=['-created_at', '-id'], name='aisystem_created_desc'),
+            model_name="aisystem",
+            index=models.Index(fields=["-created_at", "-id"], name="aisystem_created_desc"),
         ),
         migrations.AddIndex(
-            model_name='aisystem',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['tags'], name='aisystem_tags_gin'),
+            model_name="aisystem",
+            index=django.contrib.postgres.indexes.GinIndex(fields=["tags"], name="aisystem_tags_gin"),
         ),
         migrations.AddIndex(
-            model_name='aisystem',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['jurisdictions'], name='aisystem_jurisdictions_gin'),
+            model_name="aisystem",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["jurisdictions"], name="aisystem_jurisdictions_gin"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='teammembership',
-            constraint=models.UniqueConstraint(fields=('team', 'user'), name='unique_team_member'),
+            model_name="teammembership",
+            constraint=models.UniqueConstraint(fields=("team", "user"), name="unique_team_member"),
         ),
     ]

@@ -24,9 +24,13 @@ class ChangeEvent(models.Model):
     before = models.JSONField(null=True)
     after = models.JSONField(null=True)
     changes = models.JSONField(default=dict, help_text="Changed columns: {column: [old, new]}.")
-    actor_id = models.BigIntegerField(null=True, help_text="User id at the time (kept if the user is deleted).")
+    actor_id = models.BigIntegerField(
+        null=True, help_text="User id at the time (kept if the user is deleted)."
+    )
     actor = models.CharField(max_length=150, blank=True)
-    source = models.CharField(max_length=100, blank=True, help_text="admin, api, manage.py <command>, task:<name>, database")
+    source = models.CharField(
+        max_length=100, blank=True, help_text="admin, api, manage.py <command>, task:<name>, database"
+    )
     correlation_id = models.CharField(max_length=100, blank=True)
     reason = models.CharField(max_length=500, blank=True)
     db_user = models.CharField(max_length=100)
@@ -43,4 +47,5 @@ class ChangeEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.table_name}#{self.object_pk} {self.get_operation_display()} by {self.actor or self.source}"
+        who = self.actor or self.source
+        return f"{self.table_name}#{self.object_pk} {self.get_operation_display()} by {who}"

@@ -13,7 +13,9 @@ from governance.validators import validate_jurisdiction, validate_sha256, valida
 class AIModel(models.Model):
     """A model from some provider, in one version, as used by one or more systems."""
 
-    provider = models.CharField(max_length=120, help_text="Who builds the model, e.g. OpenAI, Meta, in-house.")
+    provider = models.CharField(
+        max_length=120, help_text="Who builds the model, e.g. OpenAI, Meta, in-house."
+    )
     name = models.CharField(max_length=200)
     version = models.CharField(max_length=100, help_text="Version or snapshot identifier.")
     modality = models.CharField(max_length=20, choices=choices.ModelModality.choices)
@@ -51,9 +53,7 @@ class AISystem(models.Model):
     purpose = models.CharField(max_length=500, help_text="One sentence: what the system is for.")
     description = models.TextField(blank=True)
 
-    owning_team = models.ForeignKey(
-        "governance.Team", on_delete=models.PROTECT, related_name="systems"
-    )
+    owning_team = models.ForeignKey("governance.Team", on_delete=models.PROTECT, related_name="systems")
     business_owner = models.ForeignKey(
         "governance.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -155,7 +155,10 @@ class AISystem(models.Model):
             add("retired_on", "The retirement date cannot be before the deployment date.")
 
         if (self.system_prompt_version or self.system_prompt_sha256) and not self.system_prompt_ref:
-            add("system_prompt_ref", "Give the system prompt reference that this version and digest belong to.")
+            add(
+                "system_prompt_ref",
+                "Give the system prompt reference that this version and digest belong to.",
+            )
         if (
             choices.PersonalDataCategory.NONE in self.personal_data_categories
             and len(self.personal_data_categories) > 1
@@ -174,7 +177,9 @@ class SystemModel(models.Model):
 
     system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="model_links")
     model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="system_links")
-    role = models.CharField(max_length=20, choices=choices.ModelRole.choices, default=choices.ModelRole.PRIMARY)
+    role = models.CharField(
+        max_length=20, choices=choices.ModelRole.choices, default=choices.ModelRole.PRIMARY
+    )
     notes = models.CharField(max_length=500, blank=True)
 
     class Meta:

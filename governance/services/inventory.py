@@ -27,7 +27,9 @@ def _normalise(system: AISystem) -> None:
 
 
 @transaction.atomic
-def create_system(*, actor: User, data: Mapping[str, object], model_links: Iterable[ModelLink] = ()) -> AISystem:
+def create_system(
+    *, actor: User, data: Mapping[str, object], model_links: Iterable[ModelLink] = ()
+) -> AISystem:
     """Register a new AI system for a team the actor may manage."""
     require_permission(actor, "add_aisystem")
     system = AISystem(**data)

@@ -68,8 +68,13 @@ def issue_token(
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken(
-        user=user, name=name, prefix=prefix, digest=_digest(raw), scope=scope,
-        expires_at=expires_at, created_by=actor,
+        user=user,
+        name=name,
+        prefix=prefix,
+        digest=_digest(raw),
+        scope=scope,
+        expires_at=expires_at,
+        created_by=actor,
     )
     token.full_clean(exclude=["prefix", "digest"])
     token.save()

@@ -16,8 +16,13 @@ SYSTEM_PAYLOAD = {
     "human_oversight": "in_the_loop",
 }
 MODEL_PAYLOAD = {
-    "provider": "Acme AI", "name": "acme-new", "version": "2", "modality": "text",
-    "model_type": "foundation", "weights": "open", "hosting": "self_hosted",
+    "provider": "Acme AI",
+    "name": "acme-new",
+    "version": "2",
+    "modality": "text",
+    "model_type": "foundation",
+    "weights": "open",
+    "hosting": "self_hosted",
 }
 TEAM_PAYLOAD = {"slug": "team-new", "name": "Team New"}
 
@@ -101,7 +106,9 @@ def test_it_hides_other_teams_systems_from_lists(api_as, engineer, other_enginee
 
 
 def test_it_refuses_moving_a_system_to_a_team_the_engineer_is_not_in(api_as, engineer, system_a, team_b):
-    response = api_as(engineer).patch("/api/v1/ai-systems/system-a/", {"owning_team": "team-b"}, format="json")
+    response = api_as(engineer).patch(
+        "/api/v1/ai-systems/system-a/", {"owning_team": "team-b"}, format="json"
+    )
     assert response.status_code == 400
     assert "owning_team" in response.json()["errors"]
     system_a.refresh_from_db()

@@ -30,7 +30,10 @@ VALID = {
         ({"annex_iii_area": "employment"}, "annex_iii_area"),
         ({"lifecycle_stage": "retired"}, "retired_on"),
         ({"lifecycle_stage": "deployed"}, "deployed_on"),
-        ({"lifecycle_stage": "retired", "deployed_on": "2025-02-01", "retired_on": "2025-01-01"}, "retired_on"),
+        (
+            {"lifecycle_stage": "retired", "deployed_on": "2025-02-01", "retired_on": "2025-01-01"},
+            "retired_on",
+        ),
         ({"jurisdictions": ["XX"]}, "jurisdictions"),
         ({"personal_data_categories": ["none", "health"]}, "personal_data_categories"),
         ({"tags": ["Not A Tag!"]}, "tags"),
@@ -86,8 +89,13 @@ def test_it_rejects_unknown_filter_values(api_as, officer):
 
 
 def test_it_normalises_codes_and_tags(api_as, officer, team_a):
-    payload = {**VALID, "jurisdictions": ["de", "eu"], "tags": ["GenAI"], "system_prompt_ref": "p.md",
-               "system_prompt_sha256": "A" * 64}
+    payload = {
+        **VALID,
+        "jurisdictions": ["de", "eu"],
+        "tags": ["GenAI"],
+        "system_prompt_ref": "p.md",
+        "system_prompt_sha256": "A" * 64,
+    }
     response = api_as(officer).post("/api/v1/ai-systems/", payload, format="json")
     assert response.status_code == 201, response.content
     system = AISystem.objects.get(slug="checked")

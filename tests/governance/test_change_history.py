@@ -17,16 +17,26 @@ def test_it_records_api_create_update_and_delete_with_actor(api_as, engineer, te
     client = api_as(engineer)
     model = AIModelFactory()
     payload = {
-        "slug": "tracked", "name": "Tracked", "purpose": "p", "owning_team": "team-a",
-        "operator_role": "deployer", "risk_tier": "low", "autonomy_level": "assistive",
-        "human_oversight": "in_the_loop", "models": [{"model": model.pk, "role": "primary"}],
+        "slug": "tracked",
+        "name": "Tracked",
+        "purpose": "p",
+        "owning_team": "team-a",
+        "operator_role": "deployer",
+        "risk_tier": "low",
+        "autonomy_level": "assistive",
+        "human_oversight": "in_the_loop",
+        "models": [{"model": model.pk, "role": "primary"}],
     }
     created = client.post("/api/v1/ai-systems/", payload, format="json", HTTP_X_REQUEST_ID="req-123")
     assert created.status_code == 201
     assert created["X-Request-ID"] == "req-123"
     system = AISystem.objects.get(slug="tracked")
-    client.patch("/api/v1/ai-systems/tracked/", {"risk_tier": "high"}, format="json",
-                 HTTP_X_CHANGE_REASON="new use case")
+    client.patch(
+        "/api/v1/ai-systems/tracked/",
+        {"risk_tier": "high"},
+        format="json",
+        HTTP_X_CHANGE_REASON="new use case",
+    )
 
     events = _events(system)
     assert [(e.table_name, e.operation) for e in events] == [
@@ -63,7 +73,9 @@ def test_it_records_raw_sql_as_a_database_change(system_a):
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('verity.change_context', '', false)")
         # Not through Django's cursor wrapper: as a DBA in psql would.
-        cursor.cursor.execute("UPDATE governance_aisystem SET name = 'Changed in psql' WHERE id = %s", [system_a.pk])
+        cursor.cursor.execute(
+            "UPDATE governance_aisystem SET name = 'Changed in psql' WHERE id = %s", [system_a.pk]
+        )
     update = ChangeEvent.objects.for_object(system_a).get(operation="UPDATE")
     assert update.source == "database"
     assert update.actor == ""
@@ -72,7 +84,7 @@ def test_it_records_raw_sql_as_a_database_change(system_a):
 
 
 def test_it_attributes_management_commands(db):
-    from governance.change_context import push_context, pop_context
+    from governance.change_context import pop_context, push_context
 
     token = push_context(source="manage.py seed_demo", actor_label="ops")
     try:
@@ -97,9 +109,15 @@ def test_it_rolls_history_back_with_the_change(team_a):
     assert not ChangeEvent.objects.filter(after__slug="doomed").exists()
 
 
-@pytest.mark.parametrize("statement", ["UPDATE governance_changeevent SET actor = 'x'", "DELETE FROM governance_changeevent"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE governance_changeevent SET actor = 'x'", "DELETE FROM governance_changeevent"]
+)
 def test_it_refuses_edits_to_history(system_a, statement):
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(statement)
     assert ChangeEvent.objects.filter(actor="x").count() == 0
 

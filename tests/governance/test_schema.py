@@ -1,9 +1,12 @@
 from openapi_spec_validator import validate
 
 EXPECTED_PATHS = {
-    "/api/v1/ai-systems/", "/api/v1/ai-systems/{slug}/",
-    "/api/v1/ai-models/", "/api/v1/ai-models/{id}/",
-    "/api/v1/teams/", "/api/v1/teams/{slug}/",
+    "/api/v1/ai-systems/",
+    "/api/v1/ai-systems/{slug}/",
+    "/api/v1/ai-models/",
+    "/api/v1/ai-models/{id}/",
+    "/api/v1/teams/",
+    "/api/v1/teams/{slug}/",
 }
 
 

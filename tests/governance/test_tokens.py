@@ -81,9 +81,16 @@ def test_it_creates_tokens_and_service_accounts_from_the_command(team_a, capsys)
     assert token.scope == TokenScope.WRITE
     response = _client(secret).post(
         "/api/v1/ai-systems/",
-        {"slug": "from-ci", "name": "From CI", "purpose": "p", "owning_team": "team-a",
-         "operator_role": "deployer", "risk_tier": "low", "autonomy_level": "assistive",
-         "human_oversight": "in_the_loop"},
+        {
+            "slug": "from-ci",
+            "name": "From CI",
+            "purpose": "p",
+            "owning_team": "team-a",
+            "operator_role": "deployer",
+            "risk_tier": "low",
+            "autonomy_level": "assistive",
+            "human_oversight": "in_the_loop",
+        },
         format="json",
     )
     assert response.status_code == 201, response.content

@@ -26,7 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--expires-in-days", type=int, default=90)
         parser.add_argument("--never-expires", action="store_true")
         parser.add_argument(
-            "--replace", action="store_true", help="Revoke the account's usable tokens of the same name (rotation)."
+            "--replace",
+            action="store_true",
+            help="Revoke the account's usable tokens of the same name (rotation).",
         )
 
     @transaction.atomic
@@ -47,7 +49,9 @@ class Command(BaseCommand):
             user=user,
             name=opts["name"],
             scope=opts["scope"],
-            expires_at=None if opts["never_expires"] else timezone.now() + timedelta(days=opts["expires_in_days"]),
+            expires_at=None
+            if opts["never_expires"]
+            else timezone.now() + timedelta(days=opts["expires_in_days"]),
             never_expires=opts["never_expires"],
         )
         self.stderr.write(
