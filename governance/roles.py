@@ -26,6 +26,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "team": ("view",),
         "teammembership": ("view",),
         "apitoken": ("add", "change", "view"),
+        "user": ("view",),  # to pick business and technical owners
     },
     Role.AUDITOR: {
         "aisystem": ("view",),

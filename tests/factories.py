@@ -72,3 +72,18 @@ class SystemModelFactory(factory.django.DjangoModelFactory):
     system = factory.SubFactory(AISystemFactory)
     model = factory.SubFactory(AIModelFactory)
     role = choices.ModelRole.PRIMARY
+
+
+def system_payload(**overrides) -> dict:
+    """A minimal valid API body for creating a system of team-a."""
+    return {
+        "slug": "new-system",
+        "name": "New system",
+        "purpose": "Summarises tickets.",
+        "owning_team": "team-a",
+        "operator_role": "deployer",
+        "risk_tier": "low",
+        "autonomy_level": "assistive",
+        "human_oversight": "in_the_loop",
+        **overrides,
+    }

@@ -11,19 +11,21 @@ from collections.abc import Iterable, Mapping
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import ProtectedError
 
-from governance.exceptions import Conflict
 from governance.models import AIModel, AISystem, SystemModel, User
 from governance.services.access import require_permission, require_team_scope
+from governance.services.records import create_validated, delete_unless_protected, update_validated
 
 ModelLink = Mapping[str, object]  # {"model": AIModel, "role": str, "notes": str}
 
 
-def _normalise(system: AISystem) -> None:
+def _normalise_and_save(system: AISystem) -> None:
+    """Fold case the way people type it ("de", "GenAI"), then validate and save."""
     system.jurisdictions = [code.strip().upper() for code in system.jurisdictions]
     system.tags = [tag.strip().lower() for tag in system.tags]
     system.system_prompt_sha256 = system.system_prompt_sha256.strip().lower()
+    system.full_clean()
+    system.save()
 
 
 @transaction.atomic
@@ -34,9 +36,7 @@ def create_system(
     require_permission(actor, "add_aisystem")
     system = AISystem(**data)
     require_team_scope(actor, system.owning_team if system.owning_team_id else None)
-    _normalise(system)
-    system.full_clean()
-    system.save()
+    _normalise_and_save(system)
     _replace_model_links(system, model_links)
     return system
 
@@ -57,9 +57,7 @@ def update_system(
         setattr(system, field, value)
     if "owning_team" in changes:
         require_team_scope(actor, system.owning_team)
-    _normalise(system)
-    system.full_clean()
-    system.save()
+    _normalise_and_save(system)
     if model_links is not None:
         _replace_model_links(system, model_links)
     return system
@@ -74,9 +72,7 @@ def save_system(*, actor: User, system: AISystem, original_team_id: int | None) 
 
         require_team_scope(actor, Team.objects.get(pk=original_team_id))
     require_team_scope(actor, system.owning_team)
-    _normalise(system)
-    system.full_clean()
-    system.save()
+    _normalise_and_save(system)
     return system
 
 
@@ -114,29 +110,22 @@ def _replace_model_links(system: AISystem, links: Iterable[ModelLink]) -> None:
 def create_model(*, actor: User, data: Mapping[str, object]) -> AIModel:
     """Add a model (provider, name, version) to the shared catalogue."""
     require_permission(actor, "add_aimodel")
-    model = AIModel(**data)
-    model.full_clean()
-    model.save()
-    return model
+    return create_validated(AIModel, data)
 
 
 @transaction.atomic
 def update_model(*, actor: User, model: AIModel, changes: Mapping[str, object]) -> AIModel:
     require_permission(actor, "change_aimodel")
-    model = AIModel.objects.select_for_update().get(pk=model.pk)
-    for field, value in changes.items():
-        setattr(model, field, value)
-    model.full_clean()
-    model.save()
-    return model
+    return update_validated(model, changes)
 
 
 @transaction.atomic
 def delete_model(*, actor: User, model: AIModel) -> None:
     """Delete a model from the catalogue; refused while any system still uses it."""
     require_permission(actor, "delete_aimodel")
-    try:
-        model.delete()
-    except ProtectedError as exc:
-        systems = sorted({link.system.slug for link in exc.protected_objects})
-        raise Conflict(f"The model is still used by: {', '.join(systems)}.") from exc
+    delete_unless_protected(
+        model,
+        lambda links: (
+            f"The model is still used by: {', '.join(sorted({link.system.slug for link in links}))}."
+        ),
+    )

@@ -3,18 +3,9 @@
 import pytest
 
 from governance.models import AIModel, AISystem, Team
-from tests.factories import AIModelFactory, AISystemFactory, TeamFactory
+from tests.factories import AIModelFactory, AISystemFactory, TeamFactory, system_payload
 
-SYSTEM_PAYLOAD = {
-    "slug": "new-system",
-    "name": "New system",
-    "purpose": "Summarises tickets.",
-    "owning_team": "team-a",
-    "operator_role": "deployer",
-    "risk_tier": "low",
-    "autonomy_level": "assistive",
-    "human_oversight": "in_the_loop",
-}
+SYSTEM_PAYLOAD = system_payload()
 MODEL_PAYLOAD = {
     "provider": "Acme AI",
     "name": "acme-new",

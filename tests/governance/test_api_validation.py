@@ -5,17 +5,9 @@ import json
 import pytest
 
 from governance.models import AISystem
+from tests.factories import system_payload
 
-VALID = {
-    "slug": "checked",
-    "name": "Checked",
-    "purpose": "Checks things.",
-    "owning_team": "team-a",
-    "operator_role": "deployer",
-    "risk_tier": "low",
-    "autonomy_level": "assistive",
-    "human_oversight": "in_the_loop",
-}
+VALID = system_payload(slug="checked", name="Checked")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection, transaction
 
 from governance.change_context import change_context
 from governance.models import AISystem, ChangeEvent
-from tests.factories import AIModelFactory, AISystemFactory
+from tests.factories import AIModelFactory, AISystemFactory, system_payload
 
 
 def _events(system):
@@ -16,17 +16,7 @@ def _events(system):
 def test_it_records_api_create_update_and_delete_with_actor(api_as, engineer, team_a):
     client = api_as(engineer)
     model = AIModelFactory()
-    payload = {
-        "slug": "tracked",
-        "name": "Tracked",
-        "purpose": "p",
-        "owning_team": "team-a",
-        "operator_role": "deployer",
-        "risk_tier": "low",
-        "autonomy_level": "assistive",
-        "human_oversight": "in_the_loop",
-        "models": [{"model": model.pk, "role": "primary"}],
-    }
+    payload = system_payload(slug="tracked", models=[{"model": model.pk, "role": "primary"}])
     created = client.post("/api/v1/ai-systems/", payload, format="json", HTTP_X_REQUEST_ID="req-123")
     assert created.status_code == 201
     assert created["X-Request-ID"] == "req-123"

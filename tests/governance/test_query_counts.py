@@ -35,19 +35,22 @@ def test_it_lists_systems_in_constant_queries(api_as, personas, team_a, persona)
     assert small == large, f"{small} queries for 10 systems, {large} for 50"
 
 
+def _seed_models_and_teams(n):
+    AIModelFactory.create_batch(n)
+    for _ in range(n):
+        UserFactory(teams=[TeamFactory()])
+
+
 def test_it_lists_models_and_teams_in_constant_queries(api_as, officer):
     client = api_as(officer)
-    counts = {}
-    for n in (10, 50):
-        AIModelFactory.create_batch(n - (10 if n == 50 else 0))
-        for _ in range(n - (10 if n == 50 else 0)):
-            team = TeamFactory()
-            UserFactory(teams=[team])
-        counts[n] = (
-            _count_queries(client, "/api/v1/ai-models/?page_size=50")[0],
-            _count_queries(client, "/api/v1/teams/?page_size=50")[0],
-        )
-    assert counts[10] == counts[50]
+    counts = []
+    for batch in (10, 40):
+        _seed_models_and_teams(batch)
+        models_count, models = _count_queries(client, "/api/v1/ai-models/?page_size=50")
+        teams_count, teams = _count_queries(client, "/api/v1/teams/?page_size=50")
+        assert len(models["results"]) == len(teams["results"]) == (10 if batch == 10 else 50)
+        counts.append((models_count, teams_count))
+    assert counts[0] == counts[1], counts
 
 
 def test_it_shows_a_system_detail_in_a_fixed_number_of_queries(api_as, officer, system_a):

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from governance.choices import TokenScope
 from governance.models import ApiToken, ChangeEvent
 from governance.services import tokens
+from tests.factories import system_payload
 
 
 def _client(secret):
@@ -81,16 +82,7 @@ def test_it_creates_tokens_and_service_accounts_from_the_command(team_a, capsys)
     assert token.scope == TokenScope.WRITE
     response = _client(secret).post(
         "/api/v1/ai-systems/",
-        {
-            "slug": "from-ci",
-            "name": "From CI",
-            "purpose": "p",
-            "owning_team": "team-a",
-            "operator_role": "deployer",
-            "risk_tier": "low",
-            "autonomy_level": "assistive",
-            "human_oversight": "in_the_loop",
-        },
+        system_payload(slug="from-ci"),
         format="json",
     )
     assert response.status_code == 201, response.content
