@@ -8,6 +8,20 @@ from governance.models import AIModel, AISystem, Team
 from governance.services import inventory, teams
 
 
+def crud_summaries(one: str, plural: str, **overrides: str) -> dict:
+    """OpenAPI summaries for the six CRUD actions; ``one`` reads like "an AI system"."""
+    summaries = {
+        "list": f"List {plural}",
+        "retrieve": f"Get {one}",
+        "create": f"Create {one}",
+        "update": f"Replace {one}",
+        "partial_update": f"Update some fields of {one}",
+        "destroy": f"Delete {one}",
+        **overrides,
+    }
+    return {action: extend_schema(summary=text) for action, text in summaries.items()}
+
+
 class ServiceModelViewSet(viewsets.ModelViewSet):
     """CRUD whose reads go through ``visible_to(user)`` and whose writes call services.
 
@@ -43,12 +57,7 @@ class ServiceModelViewSet(viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List AI systems visible to you"),
-    retrieve=extend_schema(summary="Get one AI system"),
-    create=extend_schema(summary="Register an AI system"),
-    update=extend_schema(summary="Replace an AI system"),
-    partial_update=extend_schema(summary="Update some fields of an AI system"),
-    destroy=extend_schema(summary="Delete an AI system"),
+    **crud_summaries("an AI system", "AI systems visible to you", create="Register an AI system")
 )
 class AISystemViewSet(ServiceModelViewSet):
     """The inventory of AI systems. Engineers see and change only their teams' systems."""
@@ -76,12 +85,7 @@ class AISystemViewSet(ServiceModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List AI models"),
-    retrieve=extend_schema(summary="Get one AI model"),
-    create=extend_schema(summary="Add an AI model to the catalogue"),
-    update=extend_schema(summary="Replace an AI model"),
-    partial_update=extend_schema(summary="Update some fields of an AI model"),
-    destroy=extend_schema(summary="Delete an AI model (409 while systems use it)"),
+    **crud_summaries("an AI model", "AI models", destroy="Delete an AI model (409 while systems use it)")
 )
 class AIModelViewSet(ServiceModelViewSet):
     """The shared catalogue of models that systems use."""
@@ -96,14 +100,7 @@ class AIModelViewSet(ServiceModelViewSet):
     instance_kwarg = "model"
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List teams"),
-    retrieve=extend_schema(summary="Get one team"),
-    create=extend_schema(summary="Create a team (officers)"),
-    update=extend_schema(summary="Replace a team (officers)"),
-    partial_update=extend_schema(summary="Update some fields of a team (officers)"),
-    destroy=extend_schema(summary="Delete a team (409 while it owns systems)"),
-)
+@extend_schema_view(**crud_summaries("a team", "teams", destroy="Delete a team (409 while it owns systems)"))
 class TeamViewSet(ServiceModelViewSet):
     """Teams own systems; engineers act for the teams they belong to."""
 
