@@ -50,10 +50,16 @@ def sync_role_groups(apps, schema_editor=None) -> None:
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
 
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
+    apply_role_permissions(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+
+
+def apply_role_permissions(Group, Permission) -> dict:
+    """Give each role group exactly its permissions; returns the groups by role."""
+    groups = {}
     for role, models in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         codenames = [f"{action}_{model}" for model, actions in models.items() for action in actions]
         perms = Permission.objects.filter(content_type__app_label="governance", codename__in=codenames)
         group.permissions.set(perms)
+        groups[role] = group
+    return groups

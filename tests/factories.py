@@ -1,8 +1,9 @@
 import factory
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from governance import choices
 from governance.models import AIModel, AISystem, SystemModel, Team, TeamMembership, User
+from governance.roles import apply_role_permissions
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -26,7 +27,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+            # Transactional tests flush the tables, taking the migration-made groups with them.
+            group = Group.objects.filter(name=extracted).first()
+            self.groups.add(group or apply_role_permissions(Group, Permission)[extracted])
 
     @factory.post_generation
     def teams(self, create, extracted, **kwargs):

@@ -1,12 +1,51 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.db import models
 
+from governance import choices
 from governance.admin.history import ChangeHistoryMixin
 from governance.models import AIModel, AISystem, SystemModel, Team
 from governance.services import inventory
 from governance.services.access import is_officer, may_manage_team_objects
 
 
-class SystemModelInline(admin.TabularInline):
+class AISystemForm(forms.ModelForm):
+    """Tick-boxes for the closed lists, so officers see every allowed value."""
+
+    personal_data_categories = forms.MultipleChoiceField(
+        choices=choices.PersonalDataCategory.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    affected_groups = forms.MultipleChoiceField(
+        choices=choices.AffectedGroup.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    class Meta:
+        model = AISystem
+        fields = [
+            "personal_data_categories",
+            "affected_groups",
+            "jurisdictions",
+            "tags",
+        ]  # admin adds the rest
+        help_texts = {
+            "jurisdictions": "Comma-separated ISO 3166-1 alpha-2 codes, e.g. EU,DE,FR.",
+            "tags": "Comma-separated, lowercase, e.g. genai,chatbot.",
+        }
+
+
+class WithoutRelatedEditLinks:
+    """Keep the form about the system: no links that edit or delete a team or model from here."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if isinstance(getattr(formfield, "widget", None), RelatedFieldWidgetWrapper):
+            formfield.widget.can_change_related = False
+            formfield.widget.can_delete_related = False
+        return formfield
+
+
+class SystemModelInline(WithoutRelatedEditLinks, admin.TabularInline):
     model = SystemModel
     extra = 0
     autocomplete_fields = ["model"]
@@ -15,7 +54,9 @@ class SystemModelInline(admin.TabularInline):
 
 
 @admin.register(AISystem)
-class AISystemAdmin(ChangeHistoryMixin, admin.ModelAdmin):
+class AISystemAdmin(ChangeHistoryMixin, WithoutRelatedEditLinks, admin.ModelAdmin):
+    form = AISystemForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "name",
         "owning_team",
@@ -103,6 +144,7 @@ class AISystemAdmin(ChangeHistoryMixin, admin.ModelAdmin):
 
 @admin.register(AIModel)
 class AIModelAdmin(ChangeHistoryMixin, admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["provider", "name", "version", "modality", "model_type", "weights", "hosting"]
     list_filter = ["provider", "modality", "model_type", "weights", "hosting"]
     search_fields = ["provider", "name", "version"]

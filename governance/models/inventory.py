@@ -22,7 +22,7 @@ class AIModel(models.Model):
     model_type = models.CharField(max_length=20, choices=choices.ModelType.choices)
     weights = models.CharField(max_length=10, choices=choices.WeightsAvailability.choices)
     licence = models.CharField(max_length=200, blank=True, help_text="Licence name or SPDX id.")
-    model_card_url = models.URLField(max_length=500, blank=True)
+    model_card_url = models.URLField("model card URL", max_length=500, blank=True)
     hosting = models.CharField(max_length=20, choices=choices.Hosting.choices)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -96,7 +96,7 @@ class AISystem(models.Model):
         help_text="ISO 3166-1 alpha-2 codes where the system is used (EU for the Union).",
     )
 
-    model_card_url = models.URLField(max_length=500, blank=True)
+    model_card_url = models.URLField("model card URL", max_length=500, blank=True)
     system_prompt_ref = models.CharField(
         "system prompt reference", max_length=500, blank=True, help_text="Repository path or URL."
     )
