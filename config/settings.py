@@ -78,8 +78,8 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------
-if env.str("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db_url("DATABASE_URL")}
+if env.str("DATABASE_URL", default="") or not DEBUG:
+    DATABASES = {"default": env.db_url("DATABASE_URL")}  # production must name its database
 else:
     from config.embedded import database_settings
 
@@ -164,7 +164,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---------------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Production must name its broker; the filesystem transport only suits one machine.
+CELERY_BROKER_URL = (
+    env.str("CELERY_BROKER_URL", default="filesystem://") if DEBUG else env.str("CELERY_BROKER_URL")
+)
 if CELERY_BROKER_URL == "filesystem://":
     for sub in ("out", "processed"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
@@ -191,10 +194,11 @@ if env.str("EMAIL_URL", default=""):
 # --- Security (production) ------------------------------------------------------------------
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True

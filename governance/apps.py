@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
 
 
 class GovernanceConfig(AppConfig):
@@ -11,3 +12,13 @@ class GovernanceConfig(AppConfig):
         from governance.change_context import install_on_connection
 
         connection_created.connect(install_on_connection, dispatch_uid="verity_change_context")
+        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="verity_sync_roles")
+
+
+def _sync_roles(sender, using="default", **kwargs) -> None:
+    """Every migrate brings the role groups in line with governance/roles.py."""
+    from django.contrib.auth.models import Group, Permission
+
+    from governance.roles import apply_role_permissions
+
+    apply_role_permissions(Group, Permission)

@@ -28,6 +28,14 @@ class RequestBodyLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not request.META.get("CONTENT_LENGTH"):
+            # WSGI servers hand Django an empty body for chunked uploads; refusing beats
+            # answering 200 to a write that silently did nothing.
+            return JsonResponse(
+                {"status": 411, "code": "length_required", "detail": "Send a Content-Length header."},
+                status=411,
+            )
         if length > limit and not content_type.startswith("multipart/"):
             return JsonResponse(
                 {

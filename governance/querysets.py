@@ -51,12 +51,10 @@ class AISystemQuerySet(models.QuerySet):
 
 class ApiTokenQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Officers manage every token; everyone else sees only their own."""
+        """Officers and auditors see every token (never its secret); others only their own."""
         if not _has_any_role(user):
             return self.none()
-        from governance.choices import Role
-
-        if user.is_superuser or user.has_role(Role.OFFICER):
+        if user.sees_everything:
             return self
         return self.filter(user=user)
 

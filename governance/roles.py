@@ -22,7 +22,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.ENGINEER: {
         "aisystem": _CRUD,
         "systemmodel": _CRUD,
-        "aimodel": ("add", "change", "view"),
+        "aimodel": ("add", "view"),  # shared by all teams: officers curate changes
         "team": ("view",),
         "teammembership": ("view",),
         "apitoken": ("add", "change", "view"),

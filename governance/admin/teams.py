@@ -64,6 +64,22 @@ class UserAdmin(ChangeHistoryMixin, DjangoUserAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 
+    def get_readonly_fields(self, request, obj=None):
+        # Officers manage roles (groups) but cannot make anyone a superuser or grant
+        # permissions outside the roles, themselves included.
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return [*super().get_readonly_fields(request, obj), "is_superuser", "user_permissions"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            from django.contrib.auth.models import Group
+
+            from governance.choices import Role
+
+            kwargs["queryset"] = Group.objects.filter(name__in=Role.values)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     @admin.display(description="roles")
     def roles(self, user):
         return ", ".join(sorted(g.name for g in user.groups.all())) or "—"

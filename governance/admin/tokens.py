@@ -18,6 +18,12 @@ class IssueTokenForm(forms.ModelForm):
         model = ApiToken
         fields = ["user", "name", "scope", "expires_at"]
 
+    def clean(self):
+        data = super().clean()
+        if data.get("never_expires") and data.get("expires_at"):
+            self.add_error("expires_at", "Leave the expiry empty for a token that never expires.")
+        return data
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ChangeHistoryMixin, admin.ModelAdmin):
@@ -96,7 +102,10 @@ class ApiTokenAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Revoke selected tokens")
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("governance.change_apitoken")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke_selected(self, request, queryset):
         count = 0
         for token in queryset.filter(revoked_at__isnull=True):

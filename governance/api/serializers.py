@@ -9,6 +9,7 @@ hand-written output and the declared fields identical.
 from rest_framework import serializers
 
 from governance.models import AIModel, AISystem, SystemModel, Team, User
+from governance.models.inventory import PEOPLE
 
 
 def _iso(value):
@@ -66,8 +67,8 @@ _USER_FIELD = {"slug_field": "username", "allow_null": True, "required": False}
 
 class AISystemSerializer(serializers.ModelSerializer):
     owning_team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
-    business_owner = serializers.SlugRelatedField(queryset=User.objects.all(), **_USER_FIELD)
-    technical_owner = serializers.SlugRelatedField(queryset=User.objects.all(), **_USER_FIELD)
+    business_owner = serializers.SlugRelatedField(queryset=User.objects.filter(**PEOPLE), **_USER_FIELD)
+    technical_owner = serializers.SlugRelatedField(queryset=User.objects.filter(**PEOPLE), **_USER_FIELD)
     models = SystemModelSerializer(many=True, source="model_links", required=False)
     # Checked by the model layer after the service normalises case ("de" -> "DE"), so these
     # fields carry no validators of their own here.

@@ -9,6 +9,9 @@ from governance import choices
 from governance.querysets import AIModelQuerySet, AISystemQuerySet
 from governance.validators import validate_jurisdiction, validate_sha256, validate_tag
 
+# Owners are accountable people, never service accounts.
+PEOPLE = {"is_service_account": False, "is_active": True}
+
 
 class AIModel(models.Model):
     """A model from some provider, in one version, as used by one or more systems."""
@@ -55,10 +58,20 @@ class AISystem(models.Model):
 
     owning_team = models.ForeignKey("governance.Team", on_delete=models.PROTECT, related_name="systems")
     business_owner = models.ForeignKey(
-        "governance.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "governance.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to=PEOPLE,
     )
     technical_owner = models.ForeignKey(
-        "governance.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "governance.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to=PEOPLE,
     )
 
     lifecycle_stage = models.CharField(
@@ -131,6 +144,14 @@ class AISystem(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean_fields(self, exclude=None) -> None:
+        # Fold case the way people type it ("de", "GenAI") before the codes are checked, so the
+        # admin, the API and commands accept the same input.
+        self.jurisdictions = [str(code).strip().upper() for code in self.jurisdictions or []]
+        self.tags = [str(tag).strip().lower() for tag in self.tags or []]
+        self.system_prompt_sha256 = (self.system_prompt_sha256 or "").strip().lower()
+        super().clean_fields(exclude=exclude)
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}

@@ -19,12 +19,8 @@ from governance.services.records import create_validated, delete_unless_protecte
 ModelLink = Mapping[str, object]  # {"model": AIModel, "role": str, "notes": str}
 
 
-def _normalise_and_save(system: AISystem) -> None:
-    """Fold case the way people type it ("de", "GenAI"), then validate and save."""
-    system.jurisdictions = [code.strip().upper() for code in system.jurisdictions]
-    system.tags = [tag.strip().lower() for tag in system.tags]
-    system.system_prompt_sha256 = system.system_prompt_sha256.strip().lower()
-    system.full_clean()
+def _validate_and_save(system: AISystem) -> None:
+    system.full_clean()  # also folds the case of codes and tags (AISystem.clean_fields)
     system.save()
 
 
@@ -36,7 +32,7 @@ def create_system(
     require_permission(actor, "add_aisystem")
     system = AISystem(**data)
     require_team_scope(actor, system.owning_team if system.owning_team_id else None)
-    _normalise_and_save(system)
+    _validate_and_save(system)
     _replace_model_links(system, model_links)
     return system
 
@@ -57,7 +53,7 @@ def update_system(
         setattr(system, field, value)
     if "owning_team" in changes:
         require_team_scope(actor, system.owning_team)
-    _normalise_and_save(system)
+    _validate_and_save(system)
     if model_links is not None:
         _replace_model_links(system, model_links)
     return system
@@ -72,7 +68,7 @@ def save_system(*, actor: User, system: AISystem, original_team_id: int | None) 
 
         require_team_scope(actor, Team.objects.get(pk=original_team_id))
     require_team_scope(actor, system.owning_team)
-    _normalise_and_save(system)
+    _validate_and_save(system)
     return system
 
 

@@ -42,7 +42,7 @@ EXPECTED = {
         "list": {"officer": 200, "engineer": 200, "other_engineer": 200, "auditor": 200},
         "detail": {"officer": 200, "engineer": 200, "other_engineer": 200, "auditor": 200},
         "create": {"officer": 201, "engineer": 201, "other_engineer": 201, "auditor": 403},
-        "update": {"officer": 200, "engineer": 200, "other_engineer": 200, "auditor": 403},
+        "update": {"officer": 200, "engineer": 403, "other_engineer": 403, "auditor": 403},
         "delete": {"officer": 204, "engineer": 403, "other_engineer": 403, "auditor": 403},
     },
     "teams": {

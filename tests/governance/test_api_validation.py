@@ -99,3 +99,25 @@ def test_it_normalises_codes_and_tags(api_as, officer, team_a):
 def test_it_never_answers_500_on_a_non_object_body(api_as, officer, team_a):
     response = api_as(officer).post("/api/v1/ai-systems/", [1, 2, 3], format="json")
     assert response.status_code == 400
+
+
+def test_it_refuses_a_chunked_body_it_cannot_read(api_as, officer, system_a):
+    response = api_as(officer).generic(
+        "PATCH",
+        "/api/v1/ai-systems/system-a/",
+        "",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert response.status_code == 411
+
+
+def test_it_refuses_a_service_account_as_owner(api_as, officer, team_a):
+    from tests.factories import UserFactory
+
+    UserFactory(username="svc-bot", is_service_account=True)
+    response = api_as(officer).post(
+        "/api/v1/ai-systems/", {**VALID, "technical_owner": "svc-bot"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "technical_owner" in response.json()["errors"]
