@@ -7,7 +7,7 @@ object outside it does not exist for that user (the API answers 404).
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Prefetch
+from django.db.models import F
 
 
 def _has_any_role(user) -> bool:
@@ -41,11 +41,15 @@ class AISystemQuerySet(models.QuerySet):
         return self.filter(owning_team_id__in=user.team_ids())
 
     def with_related(self):
-        """Everything a list or detail shows, in a fixed number of queries."""
-        from governance.models import SystemModel
+        """The names a list or detail shows, as columns of the one query.
 
-        return self.select_related("owning_team", "business_owner", "technical_owner").prefetch_related(
-            Prefetch("model_links", queryset=SystemModel.objects.select_related("model").order_by("id"))
+        Team and owner names come as annotations instead of related instances; the model links
+        are loaded for a whole page at once by ``load_link_rows()`` (see the API serializer).
+        """
+        return self.annotate(
+            owning_team_slug=F("owning_team__slug"),
+            business_owner_username=F("business_owner__username"),
+            technical_owner_username=F("technical_owner__username"),
         )
 
 

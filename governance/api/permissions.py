@@ -13,6 +13,11 @@ class _RoleModelPermissions(DjangoModelPermissions):
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
 
+    def _queryset(self, view):
+        # Only the model matters here; the view's get_queryset() builds the scoped, annotated
+        # query, which would be built again for the actual read.
+        return view.queryset
+
 
 class RoleAndScopePermission(BasePermission):
     """Authenticated; the role grants the action on the model; a read-only token only reads.

@@ -9,7 +9,7 @@ hand-written output and the declared fields identical.
 from rest_framework import serializers
 
 from governance.models import AIModel, AISystem, SystemModel, Team, User
-from governance.models.inventory import PEOPLE
+from governance.models.inventory import PEOPLE, load_link_rows
 
 
 def _iso(value):
@@ -17,6 +17,15 @@ def _iso(value):
         return None
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _related(system, relation: str, attribute: str):
+    """A related object's name, from the ``with_related()`` annotation when the row has it."""
+    annotated = f"{relation}_{attribute}"
+    if hasattr(system, annotated):
+        return getattr(system, annotated)
+    related = getattr(system, relation)
+    return getattr(related, attribute) if related is not None else None
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -63,6 +72,15 @@ class SystemModelSerializer(serializers.ModelSerializer):
 
 
 _USER_FIELD = {"slug_field": "username", "allow_null": True, "required": False}
+
+
+class AISystemListSerializer(serializers.ListSerializer):
+    """Loads the model links of a whole page in one query before rendering it."""
+
+    def to_representation(self, data):
+        systems = list(data.all() if hasattr(data, "all") else data)
+        load_link_rows(systems)
+        return super().to_representation(systems)
 
 
 class AISystemSerializer(serializers.ModelSerializer):
@@ -116,6 +134,8 @@ class AISystemSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
         validators = []  # the model layer checks uniqueness and cross-field rules
+        extra_kwargs = {"slug": {"validators": []}}
+        list_serializer_class = AISystemListSerializer  # the slug's uniqueness too, once
 
     def to_representation(self, system):
         return {
@@ -123,9 +143,9 @@ class AISystemSerializer(serializers.ModelSerializer):
             "name": system.name,
             "purpose": system.purpose,
             "description": system.description,
-            "owning_team": system.owning_team.slug,
-            "business_owner": system.business_owner.username if system.business_owner_id else None,
-            "technical_owner": system.technical_owner.username if system.technical_owner_id else None,
+            "owning_team": _related(system, "owning_team", "slug"),
+            "business_owner": _related(system, "business_owner", "username"),
+            "technical_owner": _related(system, "technical_owner", "username"),
             "lifecycle_stage": system.lifecycle_stage,
             "deployed_on": system.deployed_on.isoformat() if system.deployed_on else None,
             "retired_on": system.retired_on.isoformat() if system.retired_on else None,
@@ -144,15 +164,7 @@ class AISystemSerializer(serializers.ModelSerializer):
             "system_prompt_sha256": system.system_prompt_sha256,
             "guardrail_config_ref": system.guardrail_config_ref,
             "tags": list(system.tags),
-            "models": [
-                {
-                    "model": link.model_id,
-                    "model_name": str(link.model),
-                    "role": link.role,
-                    "notes": link.notes,
-                }
-                for link in system.model_links.all()
-            ],
+            "models": system.link_rows(),
             "created_at": _iso(system.created_at),
             "updated_at": _iso(system.updated_at),
         }

@@ -37,6 +37,11 @@ class ServiceModelViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return self.queryset.visible_to(self.request.user)
 
+    def filter_queryset(self, queryset):
+        # Filters and ordering shape lists; a detail lookup answers the same with or without
+        # them, and building the filter form costs more than the lookup.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def write_kwargs(self, validated_data: dict) -> dict:
         return {"data": validated_data}
 

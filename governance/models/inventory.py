@@ -145,6 +145,28 @@ class AISystem(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def link_rows(self) -> list[dict]:
+        """The model links as ``{model, model_name, role, notes}`` dicts, in link order.
+
+        Uses what ``load_link_rows()`` or the last service write left on the instance, and reads
+        the database only when neither is at hand.
+        """
+        if not hasattr(self, "_link_rows"):
+            links = getattr(self, "loaded_model_links", None)
+            if links is None:
+                load_link_rows([self])
+            else:
+                self._link_rows = [
+                    {
+                        "model": link.model_id,
+                        "model_name": str(link.model),
+                        "role": link.role,
+                        "notes": link.notes,
+                    }
+                    for link in links
+                ]
+        return self._link_rows
+
     def clean_fields(self, exclude=None) -> None:
         # Fold case the way people type it ("de", "GenAI") before the codes are checked, so the
         # admin, the API and commands accept the same input.
@@ -216,3 +238,21 @@ class SystemModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} ({self.get_role_display()})"
+
+
+def load_link_rows(systems: list[AISystem]) -> None:
+    """Load the model links of many systems with one plain query (no model instances)."""
+    by_system: dict[int, list[dict]] = {system.pk: [] for system in systems}
+    rows = (
+        SystemModel.objects.filter(system_id__in=by_system)
+        .order_by("id")
+        .values_list(
+            "system_id", "model_id", "model__provider", "model__name", "model__version", "role", "notes"
+        )
+    )
+    for system_id, model_id, provider, name, version, role, notes in rows:
+        by_system[system_id].append(
+            {"model": model_id, "model_name": f"{provider} {name} {version}", "role": role, "notes": notes}
+        )
+    for system in systems:
+        system._link_rows = by_system[system.pk]

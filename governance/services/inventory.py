@@ -8,32 +8,61 @@ database triggers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from governance.models import AIModel, AISystem, SystemModel, User
 from governance.services.access import require_permission, require_team_scope
-from governance.services.records import create_validated, delete_unless_protected, update_validated
+from governance.services.records import (
+    create_validated,
+    delete_unless_protected,
+    update_validated,
+)
 
 ModelLink = Mapping[str, object]  # {"model": AIModel, "role": str, "notes": str}
 
 
+_REFERENCES = ("owning_team", "business_owner", "technical_owner")
+
+
+_SLUG_CONSTRAINT = f"{AISystem._meta.db_table}_slug_key"
+
+
 def _validate_and_save(system: AISystem) -> None:
-    system.full_clean()  # also folds the case of codes and tags (AISystem.clean_fields)
-    system.save()
+    """``full_clean`` (which also folds the case of codes and tags), then save.
+
+    Registering systems from CI is the hot write path, so two look-ups the database does anyway
+    are left to it: references assigned as loaded instances are not fetched again (the foreign
+    keys still refuse one that vanished in between), and the slug's uniqueness is the unique
+    constraint's job, turned into the same field message a ``SELECT`` would have given.
+    """
+    loaded = [name for name in _REFERENCES if getattr(system, f"{name}_id") is not None]
+    system.full_clean(exclude=loaded, validate_unique=False)
+    try:
+        system.save()
+    except IntegrityError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") == _SLUG_CONSTRAINT:
+            raise ValidationError({"slug": "An AI system with this slug already exists."}) from exc
+        raise
 
 
-@transaction.atomic
 def create_system(
     *, actor: User, data: Mapping[str, object], model_links: Iterable[ModelLink] = ()
 ) -> AISystem:
-    """Register a new AI system for a team the actor may manage."""
+    """Register a new AI system for a team the actor may manage.
+
+    A system without model links is one INSERT (its history row is written by the trigger in
+    the same statement), so only a create with links opens a transaction.
+    """
     require_permission(actor, "add_aisystem")
     system = AISystem(**data)
     require_team_scope(actor, system.owning_team if system.owning_team_id else None)
-    _validate_and_save(system)
-    _replace_model_links(system, model_links)
+    links = list(model_links)
+    with transaction.atomic() if links else nullcontext():
+        _validate_and_save(system)
+        _replace_model_links(system, links, existing={})
     return system
 
 
@@ -80,15 +109,23 @@ def delete_system(*, actor: User, system: AISystem) -> None:
     system.delete()
 
 
-def _replace_model_links(system: AISystem, links: Iterable[ModelLink]) -> None:
-    """Make the system's model links exactly ``links``, touching only rows that differ."""
+def _replace_model_links(
+    system: AISystem, links: Iterable[ModelLink], existing: dict[int, SystemModel] | None = None
+) -> None:
+    """Make the system's model links exactly ``links``, touching only rows that differ.
+
+    Afterwards ``system.links()`` answers from memory, so the caller can render the system
+    without reading the links back.
+    """
     wanted: dict[int, ModelLink] = {}
     for link in links:
         model = link["model"]
         if model.pk in wanted:
             raise ValidationError({"models": f"Model {model.pk} is listed twice."})
         wanted[model.pk] = link
-    existing = {link.model_id: link for link in system.model_links.all()}
+    if existing is None:
+        existing = {link.model_id: link for link in system.model_links.select_related("model")}
+    kept: list[SystemModel] = []
     for model_id, link in existing.items():
         if model_id not in wanted:
             link.delete()
@@ -96,10 +133,12 @@ def _replace_model_links(system: AISystem, links: Iterable[ModelLink]) -> None:
         role, notes = spec.get("role") or "primary", spec.get("notes") or ""
         current = existing.get(model_id)
         if current is None:
-            SystemModel.objects.create(system=system, model=spec["model"], role=role, notes=notes)
+            current = SystemModel.objects.create(system=system, model=spec["model"], role=role, notes=notes)
         elif (current.role, current.notes) != (role, notes):
             current.role, current.notes = role, notes
             current.save(update_fields=["role", "notes"])
+        kept.append(current)
+    system.loaded_model_links = sorted(kept, key=lambda link: link.pk)
 
 
 @transaction.atomic
