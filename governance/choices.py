@@ -149,3 +149,61 @@ class Role(models.TextChoices):
 class TokenScope(models.TextChoices):
     READ = "read", "Read only"
     WRITE = "write", "Read and write"
+
+
+class RequirementKind(models.TextChoices):
+    FUNCTION = "function", "Function"
+    CATEGORY = "category", "Category"
+    SUBCATEGORY = "subcategory", "Subcategory"
+    CLAUSE = "clause", "Clause"
+    CLAUSE_REQUIREMENT = "clause_requirement", "Clause requirement"
+    CONTROL_OBJECTIVE = "control_objective", "Control objective"
+    CONTROL = "control", "Control"
+    RISK = "risk", "Risk"
+    ACTION = "action", "Suggested action"
+    CHAPTER = "chapter", "Chapter"
+    SECTION = "section", "Section"
+    ARTICLE = "article", "Article"
+    ANNEX = "annex", "Annex"
+    ANNEX_AREA = "annex_area", "Annex area"
+    ANNEX_POINT = "annex_point", "Annex point"
+
+
+class MappingRelationship(models.TextChoices):
+    """Set relations between what two requirements ask (as in NIST's OLIR vocabulary)."""
+
+    EQUAL = "equal", "Equal"
+    SUBSET = "subset", "Subset of"
+    SUPERSET = "superset", "Superset of"
+    INTERSECT = "intersect", "Intersects with"
+    RELATED = "related", "Related to"
+
+
+class ControlType(models.TextChoices):
+    POLICY = "policy", "Policy"
+    PROCESS = "process", "Process"
+    TECHNICAL = "technical", "Technical"
+
+
+class ControlFrequency(models.TextChoices):
+    CONTINUOUS = "continuous", "Continuous"
+    PER_RELEASE = "per_release", "Every release"
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    SEMIANNUAL = "semiannual", "Every six months"
+    ANNUAL = "annual", "Annual"
+    AD_HOC = "ad_hoc", "When needed"
+
+
+class ImplementationStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    IN_PROGRESS = "in_progress", "In progress"
+    IMPLEMENTED = "implemented", "Implemented"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+class Effectiveness(models.TextChoices):
+    NOT_ASSESSED = "not_assessed", "Not assessed"
+    EFFECTIVE = "effective", "Effective"
+    PARTIALLY_EFFECTIVE = "partially_effective", "Partially effective"
+    INEFFECTIVE = "ineffective", "Ineffective"

@@ -80,3 +80,31 @@ class ChangeEventQuerySet(models.QuerySet):
     def for_object(self, obj):
         """Events of an object and of the rows that belong to it (e.g. a system's model links)."""
         return self.filter(root_table=obj._meta.db_table, root_pk=str(obj.pk))
+
+
+class RequirementQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Framework catalogs are reference data: readable by every role."""
+        return self if _has_any_role(user) else self.none()
+
+    def assessable(self):
+        return self.filter(assessable=True)
+
+
+class ControlQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The control library is shared by all teams."""
+        return self if _has_any_role(user) else self.none()
+
+
+class ControlImplementationQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Organisation-wide implementations are visible to every role; per-system ones follow
+        the system's visibility."""
+        if not _has_any_role(user):
+            return self.none()
+        if user.sees_everything:
+            return self
+        return self.filter(
+            models.Q(system__isnull=True) | models.Q(system__owning_team_id__in=user.team_ids())
+        )

@@ -18,6 +18,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "apitoken": _CRUD,
         "user": ("add", "change", "view"),
         "changeevent": ("view",),
+        "framework": ("view",),
+        "requirement": ("view",),
+        "requirementmapping": _CRUD,
+        "control": _CRUD,
+        "controlimplementation": _CRUD,
     },
     Role.ENGINEER: {
         "aisystem": _CRUD,
@@ -27,6 +32,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "teammembership": ("view",),
         "apitoken": ("add", "change", "view"),
         "user": ("view",),  # to pick business and technical owners
+        "framework": ("view",),
+        "requirement": ("view",),
+        "requirementmapping": ("view",),
+        "control": ("view",),
+        "controlimplementation": _CRUD,  # for their teams' systems only
     },
     Role.AUDITOR: {
         "aisystem": ("view",),
@@ -37,6 +47,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "apitoken": ("view",),
         "user": ("view",),
         "changeevent": ("view",),
+        "framework": ("view",),
+        "requirement": ("view",),
+        "requirementmapping": ("view",),
+        "control": ("view",),
+        "controlimplementation": ("view",),
     },
 }
 
