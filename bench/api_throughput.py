@@ -28,83 +28,42 @@ Loopback only; every phase is bounded in time and in connections.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import multiprocessing
 import os
-import random
 import secrets
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-DEFAULT_DB_NAME = "verity_bench"
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
-SEED_PREFIX = "bench-seed-"
+from loadgen import SEED_PREFIX, percentiles, run_phase, seed_slug
+from server import (
+    ROOT,
+    database_url,
+    django_env,
+    free_port,
+    local_database,
+    proc_cpu,
+    start_gunicorn,
+    stop_gunicorn,
+    vacuum,
+)
+
 SEED_TEAMS = 5
 SEED_MODELS = 6
-API = "/api/v1/ai-systems/"
-LIST_PAGE_SIZE = 50
-LIST_CURSORS_FOLLOWED = 3  # pages 2..4 after each first page
 WARMUP_SECONDS = 3.0
 TARGET_LIST_OVER_DETAIL = 0.4
 TARGET_CREATE_OVER_INSERT = 0.1
-
-
-def seed_slug(i: int) -> str:
-    return f"{SEED_PREFIX}{i:06d}"
 
 
 # --------------------------------------------------------------------------------------------
 # Database set-up, seeding and cleanup (Django runs in short-lived subprocesses only, so the
 # client processes forked later carry no Django state or open connections).
 # --------------------------------------------------------------------------------------------
-
-
-def database_url() -> tuple[str, bool]:
-    """The URL to use, and whether it is the bench's own database."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url:
-        return url, False
-    import psycopg
-
-    with psycopg.connect(f"{DEFAULT_SERVER}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DEFAULT_DB_NAME]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DEFAULT_DB_NAME}"')
-    return f"{DEFAULT_SERVER}/{DEFAULT_DB_NAME}", True
-
-
-def django_env(db_url: str, secret_key: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=db_url,
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=secret_key,
-        # Token digests are keyed with this; the seeding process and gunicorn must agree on it.
-        VERITY_TOKEN_HMAC_KEY=secret_key,
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        # Production settings insist on a named broker. The measured requests enqueue nothing
-        # today; kombu's in-memory transport keeps the bench free of outside services and never
-        # hands work to a worker someone else is running.
-        CELERY_BROKER_URL="memory://",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
 
 
 def run_django_step(mode: str, env: dict[str, str], *args: str) -> dict:
@@ -236,35 +195,8 @@ def cleanup_step(run_id: str, token_prefix: str, drop_seed: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Raw INSERT rate, and table upkeep
+# Raw INSERT rate
 # --------------------------------------------------------------------------------------------
-
-BENCH_TABLES = (
-    "governance_aisystem",
-    "governance_systemmodel",
-    "governance_aimodel",
-    "governance_team",
-    "governance_user",
-    "governance_user_groups",
-    "governance_apitoken",
-)
-
-
-def vacuum(db_url: str, tables: tuple[str, ...] = BENCH_TABLES) -> None:
-    """VACUUM (ANALYZE) what the bench reads and deletes from.
-
-    Each run deletes the rows it wrote; if autovacuum is off or behind (it is off on some
-    development servers), dead rows pile up at the head of the ``created_at`` index and the
-    planner has no statistics, and every later run measures that instead of the API.
-    """
-    import psycopg
-
-    try:
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
-    except psycopg.Error as exc:
-        print(f"bench: warning: VACUUM failed ({exc}); figures may drift between runs", flush=True)
-
 
 RAW_INSERT = """
 INSERT INTO governance_aisystem (
@@ -291,9 +223,9 @@ def measure_raw_inserts(db_url: str, run_id: str, seconds: float) -> dict:
         )
         team_id = conn.execute("SELECT id FROM governance_team WHERE slug = 'bench-team-0'").fetchone()[0]
         backend_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        if not _local_database(db_url):
+        if not local_database(db_url):
             backend_pid = -1  # a remote server's processes are not ours to read: report 0
-        backend_cpu = _proc_cpu(backend_pid)
+        backend_cpu = proc_cpu(backend_pid)
         cur = conn.cursor()
         n = 0
         latencies = []
@@ -308,7 +240,7 @@ def measure_raw_inserts(db_url: str, run_id: str, seconds: float) -> dict:
             latencies.append(time.perf_counter() - t0)
             n += 1
         elapsed = time.perf_counter() - started
-        backend_cpu = _proc_cpu(backend_pid) - backend_cpu
+        backend_cpu = proc_cpu(backend_pid) - backend_cpu
         conn.execute("DELETE FROM governance_aisystem WHERE slug LIKE %s", [prefix + "%"])
     vacuum(db_url, ("governance_aisystem",))
     return {
@@ -316,317 +248,18 @@ def measure_raw_inserts(db_url: str, run_id: str, seconds: float) -> dict:
         "seconds": elapsed,
         "rate": n / elapsed,
         "db_cpu": backend_cpu / elapsed,
-        **_percentiles(latencies),
+        **percentiles(latencies),
     }
 
 
 # --------------------------------------------------------------------------------------------
-# Load generator: asyncio over raw sockets, HTTP/1.1. gunicorn's sync workers close the
-# connection after each response, so a client reconnects when told to (loopback; cheap).
+# Report
 # --------------------------------------------------------------------------------------------
-
-
-class _Conn:
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
-        self.reader = self.writer = None
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            try:
-                await self.writer.wait_closed()
-            except OSError:
-                pass
-        self.reader = self.writer = None
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length, close, chunked = None, False, False
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection":
-                close = value.strip().lower() == b"close"
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-        if length is not None:
-            body = await self.reader.readexactly(length)
-        elif chunked:
-            parts = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                parts.append(await self.reader.readexactly(size + 2))
-                if size == 0:
-                    break
-            body = b"".join(p[:-2] for p in parts)
-        else:
-            body, close = await self.reader.read(), True
-        if close:
-            await self.close()
-        return status, body
-
-
-def _request_bytes(method: str, path: str, port: int, token: str, body: bytes | None = None) -> bytes:
-    head = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        f"Authorization: Bearer {token}",
-        "Accept: application/json",
-    ]
-    if body is not None:
-        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
-
-
-async def _client_loop(kind: str, cfg: dict, worker_no: int, deadline: float, out: dict) -> None:
-    port, token, n_systems = cfg["port"], cfg["token"], cfg["systems"]
-    conn = _Conn("127.0.0.1", port)
-    rng = random.Random(f"{cfg['run_id']}-{kind}-{cfg['proc']}-{worker_no}")
-    first_page = f"{API}?page_size={LIST_PAGE_SIZE}"
-    next_path, followed, seq = first_page, 0, 0
-    while time.perf_counter() < deadline:
-        if kind == "list":
-            raw = _request_bytes("GET", next_path, port, token)
-        elif kind == "detail":
-            raw = _request_bytes("GET", f"{API}{seed_slug(rng.randrange(n_systems))}/", port, token)
-        else:
-            slug = f"bench-{cfg['run_id']}-c{cfg['proc']}w{worker_no}n{seq}"
-            seq += 1
-            body = json.dumps(
-                {
-                    "slug": slug,
-                    "name": f"Bench created {slug}",
-                    "purpose": "Created by bench/api_throughput.py.",
-                    "owning_team": cfg["teams"][seq % len(cfg["teams"])],
-                    "operator_role": "deployer",
-                    "risk_tier": "low",
-                    "autonomy_level": "assistive",
-                    "human_oversight": "in_the_loop",
-                }
-            ).encode()
-            raw = _request_bytes("POST", API, port, token, body)
-        t0 = time.perf_counter()
-        try:
-            status, body = await conn.request(raw)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            await conn.close()
-            out["errors"][type(exc).__name__] = out["errors"].get(type(exc).__name__, 0) + 1
-            continue
-        elapsed = time.perf_counter() - t0
-        ok = status == (201 if kind == "create" else 200)
-        if ok:
-            out["latencies"].append(elapsed)
-        else:
-            key = f"HTTP {status}"
-            out["errors"][key] = out["errors"].get(key, 0) + 1
-            if len(out["samples"]) < 3:
-                out["samples"].append(body[:300].decode("utf-8", "replace"))
-        if kind == "list":
-            nxt = json.loads(body).get("next") if ok else None
-            if nxt and followed < LIST_CURSORS_FOLLOWED:
-                parts = urlsplit(nxt)
-                next_path, followed = f"{parts.path}?{parts.query}", followed + 1
-            else:
-                next_path, followed = first_page, 0
-    await conn.close()
-
-
-async def _client_main(kind: str, cfg: dict, connections: int, seconds: float) -> dict:
-    out = {"latencies": [], "errors": {}, "samples": []}
-    started = time.perf_counter()
-    deadline = started + seconds
-    await asyncio.gather(*(_client_loop(kind, cfg, w, deadline, out) for w in range(connections)))
-    out["elapsed"] = time.perf_counter() - started
-    return out
-
-
-def _client_process(kind: str, cfg: dict, connections: int, seconds: float, start_at: float, queue) -> None:
-    # Start all client processes on the same wall-clock instant.
-    time.sleep(max(0.0, start_at - time.time()))
-    cpu0 = time.process_time()
-    out = asyncio.run(_client_main(kind, cfg, connections, seconds))
-    out["cpu"] = time.process_time() - cpu0
-    queue.put(out)
-
-
-def run_phase(kind: str, cfg: dict, concurrency: int, procs: int, seconds: float) -> dict:
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    start_at = time.time() + 0.3
-    shares = [concurrency // procs + (1 if p < concurrency % procs else 0) for p in range(procs)]
-    workers = [
-        ctx.Process(
-            target=_client_process,
-            args=(kind, {**cfg, "proc": p}, shares[p], seconds, start_at, queue),
-            daemon=True,
-        )
-        for p in range(procs)
-        if shares[p]
-    ]
-    cpu_before = _cpu_snapshot(cfg["gunicorn_pid"], cfg["db_url"])
-    for w in workers:
-        w.start()
-    results = [queue.get(timeout=seconds + 120) for _ in workers]
-    for w in workers:
-        w.join(timeout=10)
-    cpu_after = _cpu_snapshot(cfg["gunicorn_pid"], cfg["db_url"])
-    latencies = [x for r in results for x in r["latencies"]]
-    errors: dict[str, int] = {}
-    for r in results:
-        for k, v in r["errors"].items():
-            errors[k] = errors.get(k, 0) + v
-    elapsed = max(r["elapsed"] for r in results)
-    wall = cpu_after["wall"] - cpu_before["wall"]
-    return {
-        "kind": kind,
-        "ok": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "elapsed": elapsed,
-        "errors": errors,
-        "samples": [s for r in results for s in r["samples"]][:3],
-        "client_cpu": sum(r["cpu"] for r in results) / elapsed,  # in cores
-        "server_cpu": (cpu_after["gunicorn"] - cpu_before["gunicorn"]) / wall,
-        "db_cpu": _db_cpu(cpu_before, cpu_after) / wall,
-        "machine_busy": _busy(cpu_before, cpu_after),
-        "cores": os.cpu_count() or 1,
-        **_percentiles(latencies),
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# gunicorn
-# --------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    with open(log_path, "wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "config.wsgi",
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "--graceful-timeout",
-                "10",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench: gunicorn exited early, see {log_path}:\n{log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    stop_gunicorn(proc)
-    raise SystemExit("bench: gunicorn did not answer /healthz within 60 s")
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-# --------------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------------
-
-
-def _percentiles(latencies: list[float]) -> dict:
-    if not latencies:
-        return {"p50_ms": float("nan"), "p95_ms": float("nan")}
-    if len(latencies) == 1:
-        return {"p50_ms": latencies[0] * 1000, "p95_ms": latencies[0] * 1000}
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"p50_ms": cuts[49] * 1000, "p95_ms": cuts[94] * 1000}
-
-
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a local process has used; 0 if it is gone or unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _cpu_snapshot(gunicorn_pid: int, db_url: str) -> dict:
-    """CPU used by gunicorn (master + workers), by the PostgreSQL backends serving this database
-    (local server only) and the machine's idle/total jiffies."""
-    import psycopg
-
-    pids = []
-    if _local_database(db_url):
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            pids = conn.execute(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
-    cpu = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return {
-        "gunicorn": sum(_proc_cpu(pid) for pid in [gunicorn_pid, *_children(gunicorn_pid)]),
-        "db": {pid: _proc_cpu(pid) for (pid,) in pids},
-        "wall": time.monotonic(),
-        "idle": cpu[3] + cpu[4],
-        "total": sum(cpu),
-    }
-
-
-def _local_database(db_url: str) -> bool:
-    """PostgreSQL backends are only visible in /proc when the server runs on this machine."""
-    return (urlsplit(db_url).hostname or "localhost") in ("localhost", "127.0.0.1", "::1")
-
-
-def _db_cpu(before: dict, after: dict) -> float:
-    return sum(used - before["db"].get(pid, 0.0) for pid, used in after["db"].items())
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(x) for x in text.split()]
 
 
 def _other_cpu(phase: dict) -> float:
     used = phase["client_cpu"] + phase["server_cpu"] + phase["db_cpu"]
     return max(0.0, phase["machine_busy"] * phase["cores"] - used)
-
-
-def _busy(before: dict, after: dict) -> float:
-    total = after["total"] - before["total"]
-    return 1 - (after["idle"] - before["idle"]) / total if total else float("nan")
 
 
 def print_report(args, info: dict, raw: dict, phases: list[dict]) -> None:
