@@ -111,6 +111,11 @@ if DEBUG:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Evidence files: outside the web root, served only by the authorised download view.
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "evidence"), "base_url": None},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -118,6 +123,7 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+VERITY_EVIDENCE_MAX_BYTES = env.int("VERITY_EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
 
 # --- Request limits -------------------------------------------------------------------------
 # JSON bodies above this are refused with 413 before any parsing.

@@ -207,3 +207,34 @@ class Effectiveness(models.TextChoices):
     EFFECTIVE = "effective", "Effective"
     PARTIALLY_EFFECTIVE = "partially_effective", "Partially effective"
     INEFFECTIVE = "ineffective", "Ineffective"
+
+
+class EvidenceKind(models.TextChoices):
+    FILE = "file", "File"
+    LINK = "link", "Link"
+
+
+class TrustworthinessCharacteristic(models.TextChoices):
+    """The seven characteristics of trustworthy AI of the NIST AI RMF 1.0 (section 3)."""
+
+    VALID_RELIABLE = "valid_reliable", "Valid and reliable"
+    SAFE = "safe", "Safe"
+    SECURE_RESILIENT = "secure_resilient", "Secure and resilient"
+    ACCOUNTABLE_TRANSPARENT = "accountable_transparent", "Accountable and transparent"
+    EXPLAINABLE_INTERPRETABLE = "explainable_interpretable", "Explainable and interpretable"
+    PRIVACY_ENHANCED = "privacy_enhanced", "Privacy-enhanced"
+    FAIR = "fair", "Fair, with harmful bias managed"
+
+
+class RiskTreatment(models.TextChoices):
+    MITIGATE = "mitigate", "Mitigate"
+    ACCEPT = "accept", "Accept"
+    TRANSFER = "transfer", "Transfer"
+    AVOID = "avoid", "Avoid"
+
+
+class RiskStatus(models.TextChoices):
+    IDENTIFIED = "identified", "Identified"
+    TREATING = "treating", "Being treated"
+    ACCEPTED = "accepted", "Accepted"
+    CLOSED = "closed", "Closed"

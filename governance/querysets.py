@@ -108,3 +108,36 @@ class ControlImplementationQuerySet(models.QuerySet):
         return self.filter(
             models.Q(system__isnull=True) | models.Q(system__owning_team_id__in=user.team_ids())
         )
+
+
+class ScopedToSystemQuerySet(models.QuerySet):
+    """Rows for one system or organisation-wide (``system`` empty)."""
+
+    def visible_to(self, user):
+        if not _has_any_role(user):
+            return self.none()
+        if user.sees_everything:
+            return self
+        return self.filter(
+            models.Q(system__isnull=True) | models.Q(system__owning_team_id__in=user.team_ids())
+        )
+
+
+class RiskQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Risks follow their system's visibility."""
+        if not _has_any_role(user):
+            return self.none()
+        if user.sees_everything:
+            return self
+        return self.filter(system__owning_team_id__in=user.team_ids())
+
+
+class EvidenceQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Organisation-wide evidence is visible to every role; team evidence to that team."""
+        if not _has_any_role(user):
+            return self.none()
+        if user.sees_everything:
+            return self
+        return self.filter(models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids()))

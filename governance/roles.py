@@ -23,6 +23,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "requirementmapping": _CRUD,
         "control": _CRUD,
         "controlimplementation": _CRUD,
+        "evidence": _CRUD,
+        "risk": _CRUD,
+        "applicability": _CRUD,
+        "soaversion": ("add", "view"),  # approving adds a version; versions never change
     },
     Role.ENGINEER: {
         "aisystem": _CRUD,
@@ -37,6 +41,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "requirementmapping": ("view",),
         "control": ("view",),
         "controlimplementation": _CRUD,  # for their teams' systems only
+        "evidence": _CRUD,  # their teams' evidence
+        "risk": _CRUD,  # their teams' systems' risks
+        "applicability": ("view",),
+        "soaversion": ("view",),
     },
     Role.AUDITOR: {
         "aisystem": ("view",),
@@ -52,6 +60,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "requirementmapping": ("view",),
         "control": ("view",),
         "controlimplementation": ("view",),
+        "evidence": ("view",),
+        "risk": ("view",),
+        "applicability": ("view",),
+        "soaversion": ("view",),
     },
 }
 

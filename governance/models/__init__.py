@@ -1,11 +1,18 @@
 from governance.models.changes import ChangeEvent
 from governance.models.controls import Control, ControlImplementation
+from governance.models.evidence import Evidence
 from governance.models.frameworks import Framework, Requirement, RequirementMapping
 from governance.models.inventory import AIModel, AISystem, SystemModel
+from governance.models.risks import Risk
+from governance.models.soa import Applicability, SoAVersion
 from governance.models.teams import Team, TeamMembership, User
 from governance.models.tokens import ApiToken
 
 __all__ = [
+    "Applicability",
+    "Evidence",
+    "Risk",
+    "SoAVersion",
     "AIModel",
     "AISystem",
     "ApiToken",
