@@ -1,0 +1,78 @@
+"""Coverage of a framework for the organisation, a team or a system."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.models import AISystem, Framework, Requirement, Team
+from governance.services.coverage import STATES, Scope, coverage_rows, coverage_summary
+
+
+class CoverageQuerySerializer(serializers.Serializer):
+    framework = serializers.SlugField(help_text="Framework code, e.g. iso-iec-42001.")
+    version = serializers.CharField(required=False, help_text="Defaults to the latest loaded version.")
+    team = serializers.SlugField(required=False)
+    system = serializers.SlugField(required=False)
+    state = serializers.ChoiceField(
+        choices=STATES, required=False, help_text="Only requirements in this state"
+    )
+
+    def validate(self, data):
+        if data.get("team") and data.get("system"):
+            raise serializers.ValidationError({"system": "Give a team or a system, not both."})
+        return data
+
+
+def resolve_framework(code: str, version: str | None) -> Framework:
+    frameworks = Framework.objects.filter(code=code)
+    if version:
+        frameworks = frameworks.filter(version=version)
+    framework = frameworks.order_by("-version").first()
+    if framework is None:
+        raise serializers.ValidationError({"framework": f"No framework {code!r} {version or ''} is loaded."})
+    return framework
+
+
+def resolve_scope(user, *, team: str | None, system: str | None) -> Scope:
+    """The scope, or 404 when it is outside what the user may see."""
+    if system:
+        return Scope(system=get_object_or_404(AISystem.objects.visible_to(user), slug=system))
+    if team:
+        teams = Team.objects.visible_to(user)
+        if not user.sees_everything:
+            teams = teams.filter(pk__in=user.team_ids())
+        return Scope(team=get_object_or_404(teams, slug=team))
+    return Scope()
+
+
+class CoverageView(APIView):
+    """``GET /api/v1/coverage/?framework=…[&version=…][&team=…|&system=…][&state=…]``."""
+
+    queryset = Requirement.objects.all()  # role permission: view requirements
+
+    @extend_schema(
+        summary="Coverage of a framework for the organisation, a team or a system",
+        parameters=[
+            OpenApiParameter("framework", OpenApiTypes.STR, required=True),
+            OpenApiParameter("version", OpenApiTypes.STR),
+            OpenApiParameter("team", OpenApiTypes.STR),
+            OpenApiParameter("system", OpenApiTypes.STR),
+            OpenApiParameter("state", OpenApiTypes.STR, enum=list(STATES)),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        query = CoverageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        framework = resolve_framework(params["framework"], params.get("version"))
+        scope = resolve_scope(request.user, team=params.get("team"), system=params.get("system"))
+        return Response(
+            {
+                **coverage_summary(framework=framework, scope=scope),
+                "requirements": coverage_rows(framework=framework, scope=scope, state=params.get("state")),
+            }
+        )

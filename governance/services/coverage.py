@@ -1,0 +1,201 @@
+"""Framework coverage: which assessable requirements the organisation's controls cover, for a scope.
+
+A requirement is
+
+- ``covered``: an implemented control in scope maps to it directly, with valid evidence (or none
+  linked);
+- ``needs_evidence``: its only implemented controls in scope rely on evidence that has expired;
+- ``covered_via_crosswalk``: not covered directly, but a directly covered requirement of another
+  framework is mapped to it as equal to it or as its superset;
+- ``partial_via_crosswalk``: the same through an intersect, related or subset mapping;
+- ``gap``: none of these.
+
+The scope is the organisation, a team or one system. Organisation-wide implementations count in
+every scope; per-system implementations count in their system's scope, their team's scope and the
+organisation's. Everything is computed by one SQL statement whatever the number of requirements,
+controls or implementations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import connection
+from django.utils import timezone
+
+from governance.models import AISystem, Framework, Team
+
+STATES = ("covered", "needs_evidence", "covered_via_crosswalk", "partial_via_crosswalk", "gap")
+
+# "source <relationship> target": a covered source covers its target fully when it is equal to or
+# a superset of it; read backwards, a covered target covers its source fully when the source is
+# its subset (or equal).
+_COVERAGE_SQL = """
+WITH scoped_implementation_evidence AS (
+    SELECT ci.id, ci.control_id, ci.status,
+           EXISTS (SELECT 1 FROM governance_evidence_implementations ei
+                    WHERE ei.controlimplementation_id = ci.id) AS has_evidence,
+           EXISTS (SELECT 1 FROM governance_evidence_implementations ei
+                     JOIN governance_evidence e ON e.id = ei.evidence_id
+                    WHERE ei.controlimplementation_id = ci.id
+                      AND (e.valid_until IS NULL OR e.valid_until >= %(today)s)
+                      AND (e.valid_from IS NULL OR e.valid_from <= %(today)s)) AS has_valid_evidence
+      FROM governance_controlimplementation ci
+      LEFT JOIN governance_aisystem s ON s.id = ci.system_id
+     WHERE ci.system_id IS NULL
+        OR (%(system_id)s::bigint IS NULL AND %(team_id)s::bigint IS NULL)
+        OR ci.system_id = %(system_id)s::bigint
+        OR s.owning_team_id = %(team_id)s::bigint
+),
+scoped_implementation AS (
+    SELECT id, control_id, status,
+           status = 'implemented' AND (has_valid_evidence OR NOT has_evidence) AS in_force,
+           status = 'implemented' AND has_evidence AND NOT has_valid_evidence AS stale
+      FROM scoped_implementation_evidence
+),
+direct AS (
+    SELECT cr.requirement_id,
+           bool_or(si.in_force) AS implemented,
+           bool_or(si.stale) AS needs_evidence,
+           jsonb_agg(DISTINCT jsonb_build_object('code', c.code, 'status', si.status)) AS controls
+      FROM governance_control_requirements cr
+      JOIN scoped_implementation si ON si.control_id = cr.control_id
+      JOIN governance_control c ON c.id = cr.control_id
+     GROUP BY cr.requirement_id
+),
+framework_requirement AS (
+    SELECT r.id, r.ref_id, r.title, r.kind, r."order"
+      FROM governance_requirement r
+     WHERE r.framework_id = %(framework_id)s AND r.assessable
+),
+edge AS (
+    SELECT m.target_id AS requirement_id, m.source_id AS other_id, m.relationship,
+           m.relationship IN ('equal', 'superset') AS full_cover
+      FROM governance_requirementmapping m
+    UNION ALL
+    SELECT m.source_id, m.target_id,
+           CASE m.relationship WHEN 'subset' THEN 'superset' WHEN 'superset' THEN 'subset'
+                ELSE m.relationship END,
+           m.relationship IN ('equal', 'subset')
+      FROM governance_requirementmapping m
+),
+via AS (
+    SELECT e.requirement_id,
+           bool_or(e.full_cover) AS full_cover,
+           jsonb_agg(jsonb_build_object('framework', f.code, 'ref_id', o.ref_id, 'title', o.title,
+                                        'relationship', e.relationship)
+                     ORDER BY f.code, o."order") AS through
+      FROM edge e
+      JOIN framework_requirement fr ON fr.id = e.requirement_id
+      JOIN direct d ON d.requirement_id = e.other_id AND d.implemented
+      JOIN governance_requirement o ON o.id = e.other_id
+      JOIN governance_framework f ON f.id = o.framework_id
+     GROUP BY e.requirement_id
+),
+graded AS (
+    SELECT fr.*, d.controls, v.through,
+           CASE WHEN d.implemented THEN 'covered'
+                WHEN d.needs_evidence THEN 'needs_evidence'
+                WHEN v.full_cover THEN 'covered_via_crosswalk'
+                WHEN v.requirement_id IS NOT NULL THEN 'partial_via_crosswalk'
+                ELSE 'gap' END AS state
+      FROM framework_requirement fr
+      LEFT JOIN direct d ON d.requirement_id = fr.id
+      LEFT JOIN via v ON v.requirement_id = fr.id
+)
+"""
+
+_ROWS_SQL = (
+    _COVERAGE_SQL
+    + """
+SELECT id, ref_id, title, kind, state, coalesce(controls, '[]'::jsonb), coalesce(through, '[]'::jsonb)
+  FROM graded
+ WHERE %(state)s::text IS NULL OR state = %(state)s::text
+ ORDER BY "order"
+"""
+)
+
+_SUMMARY_SQL = (
+    _COVERAGE_SQL
+    + """
+SELECT count(*),
+       count(*) FILTER (WHERE state = 'covered'),
+       count(*) FILTER (WHERE state = 'needs_evidence'),
+       count(*) FILTER (WHERE state = 'covered_via_crosswalk'),
+       count(*) FILTER (WHERE state = 'partial_via_crosswalk'),
+       count(*) FILTER (WHERE state = 'gap')
+  FROM graded
+"""
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Organisation-wide when both are empty; otherwise one team or one system."""
+
+    team: Team | None = None
+    system: AISystem | None = None
+
+    @property
+    def label(self) -> str:
+        if self.system is not None:
+            return f"system:{self.system.slug}"
+        if self.team is not None:
+            return f"team:{self.team.slug}"
+        return "organisation"
+
+
+def _params(framework: Framework, scope: Scope, today: date | None, state: str | None = None) -> dict:
+    return {
+        "framework_id": framework.pk,
+        "system_id": scope.system.pk if scope.system else None,
+        "team_id": scope.team.pk if scope.team else None,
+        "today": today or timezone.localdate(),
+        "state": state,
+    }
+
+
+ORGANISATION = Scope()
+
+
+def coverage_summary(*, framework: Framework, scope: Scope = ORGANISATION, today: date | None = None) -> dict:
+    """Counts and percentages of assessable requirements per state (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_SQL, _params(framework, scope, today))
+        total, *counts = cursor.fetchone()
+    by_state = dict(zip(STATES, counts, strict=True))
+    return {
+        "framework": framework.code,
+        "version": framework.version,
+        "scope": scope.label,
+        "assessable": total,
+        "counts": by_state,
+        "percentages": {state: round(100 * n / total, 1) if total else 0.0 for state, n in by_state.items()},
+    }
+
+
+def coverage_rows(
+    *, framework: Framework, scope: Scope = ORGANISATION, state: str | None = None, today: date | None = None
+) -> list[dict]:
+    """Every assessable requirement with its state, the controls behind it and, when covered
+    through the crosswalk, the requirements and relationships it is covered through (one query)."""
+    if state is not None and state not in STATES:
+        raise ValueError(f"unknown coverage state {state!r}")
+    with connection.cursor() as cursor:
+        cursor.execute(_ROWS_SQL, _params(framework, scope, today, state))
+        rows = cursor.fetchall()
+    return [
+        {
+            "id": pk,
+            "ref_id": ref_id,
+            "title": title,
+            "kind": kind,
+            "state": row_state,
+            # Django leaves jsonb undecoded on raw cursors.
+            "controls": json.loads(controls),
+            "through": json.loads(through),
+        }
+        for pk, ref_id, title, kind, row_state, controls, through in rows
+    ]

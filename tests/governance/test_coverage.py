@@ -1,0 +1,175 @@
+"""Coverage: direct, through the crosswalk, needing evidence, or a gap; per scope; in one query."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from governance.models import (
+    Control,
+    ControlImplementation,
+    Evidence,
+    Framework,
+    Requirement,
+    RequirementMapping,
+)
+from governance.services.coverage import ORGANISATION, Scope, coverage_rows, coverage_summary
+from tests.factories import AISystemFactory
+
+
+def _framework(code, refs):
+    framework = Framework.objects.create(
+        code=code,
+        version="1",
+        name=code,
+        short_name=code,
+        publisher="test",
+        licence="test",
+        loaded_from="test",
+    )
+    return framework, {
+        ref: Requirement.objects.create(
+            framework=framework, ref_id=ref, kind="control", title=f"{ref} title", order=i, assessable=True
+        )
+        for i, ref in enumerate(refs)
+    }
+
+
+@pytest.fixture
+def catalog(db):
+    iso, iso_refs = _framework("iso-test", ["A.6.2.6", "A.6.2.7", "A.8.4"])
+    rmf, rmf_refs = _framework("rmf-test", ["MEASURE 2.4", "MANAGE 4.1", "GOVERN 1.1", "MAP 1.1"])
+    RequirementMapping.objects.create(
+        source=rmf_refs["MEASURE 2.4"], target=iso_refs["A.6.2.6"], relationship="related", provenance="t"
+    )
+    RequirementMapping.objects.create(
+        source=rmf_refs["MANAGE 4.1"], target=iso_refs["A.6.2.6"], relationship="subset", provenance="t"
+    )
+    RequirementMapping.objects.create(
+        source=iso_refs["A.6.2.6"], target=rmf_refs["GOVERN 1.1"], relationship="intersect", provenance="t"
+    )
+    return {"iso": iso, "rmf": rmf, **iso_refs, **rmf_refs}
+
+
+def _control(code, *requirements):
+    control = Control.objects.create(code=code, title=code, control_type="process", frequency="annual")
+    control.requirements.set(requirements)
+    return control
+
+
+def _states(framework, scope=ORGANISATION):
+    return {row["ref_id"]: row["state"] for row in coverage_rows(framework=framework, scope=scope)}
+
+
+def test_it_covers_crosswalked_requirements_through_a_single_implemented_control(catalog):
+    control = _control("monitoring", catalog["A.6.2.6"])
+    ControlImplementation.objects.create(control=control, status="implemented")
+
+    iso = _states(catalog["iso"])
+    assert iso == {"A.6.2.6": "covered", "A.6.2.7": "gap", "A.8.4": "gap"}
+    rmf_rows = {row["ref_id"]: row for row in coverage_rows(framework=catalog["rmf"])}
+    assert rmf_rows["MEASURE 2.4"]["state"] == "partial_via_crosswalk"
+    assert rmf_rows["MEASURE 2.4"]["through"] == [
+        {"framework": "iso-test", "ref_id": "A.6.2.6", "title": "A.6.2.6 title", "relationship": "related"}
+    ]
+    # MANAGE 4.1 is a subset of A.6.2.6, so covering A.6.2.6 covers it fully.
+    assert rmf_rows["MANAGE 4.1"]["state"] == "covered_via_crosswalk"
+    assert rmf_rows["MANAGE 4.1"]["through"][0]["relationship"] == "superset"
+    assert rmf_rows["GOVERN 1.1"]["state"] == "partial_via_crosswalk"
+    assert rmf_rows["MAP 1.1"]["state"] == "gap"
+    assert rmf_rows["MAP 1.1"]["controls"] == []
+
+
+def test_it_counts_only_implemented_controls(catalog):
+    control = _control("draft", catalog["A.6.2.7"])
+    ControlImplementation.objects.create(control=control, status="in_progress")
+    row = coverage_rows(framework=catalog["iso"], state="gap")[1]
+    assert row["ref_id"] == "A.6.2.7"
+    assert row["controls"] == [{"code": "draft", "status": "in_progress"}]
+
+
+def test_it_marks_implementations_whose_evidence_expired(catalog):
+    control = _control("reviewed", catalog["A.8.4"])
+    implementation = ControlImplementation.objects.create(control=control, status="implemented")
+    evidence = Evidence.objects.create(
+        title="Review minutes",
+        kind="link",
+        url="https://example.com/minutes",
+        collected_on=date.today() - timedelta(days=400),
+        valid_until=date.today() - timedelta(days=1),
+    )
+    evidence.implementations.add(implementation)
+    assert _states(catalog["iso"])["A.8.4"] == "needs_evidence"
+
+    fresh = Evidence.objects.create(
+        title="New minutes",
+        kind="link",
+        url="https://example.com/new",
+        collected_on=date.today(),
+        valid_until=date.today() + timedelta(days=365),
+    )
+    fresh.implementations.add(implementation)
+    assert _states(catalog["iso"])["A.8.4"] == "covered"
+
+
+def test_it_scopes_system_implementations(catalog, team_a, team_b):
+    mine = AISystemFactory(owning_team=team_a)
+    theirs = AISystemFactory(owning_team=team_b)
+    control = _control("per-system", catalog["A.6.2.7"])
+    ControlImplementation.objects.create(control=control, system=mine, status="implemented")
+
+    assert _states(catalog["iso"], Scope(system=mine))["A.6.2.7"] == "covered"
+    assert _states(catalog["iso"], Scope(team=team_a))["A.6.2.7"] == "covered"
+    assert _states(catalog["iso"])["A.6.2.7"] == "covered"
+    assert _states(catalog["iso"], Scope(system=theirs))["A.6.2.7"] == "gap"
+    assert _states(catalog["iso"], Scope(team=team_b))["A.6.2.7"] == "gap"
+
+
+def test_it_summarises_in_percentages(catalog):
+    ControlImplementation.objects.create(control=_control("c1", catalog["A.6.2.6"]), status="implemented")
+    summary = coverage_summary(framework=catalog["rmf"])
+    assert summary["assessable"] == 4
+    assert summary["counts"] == {
+        "covered": 0,
+        "needs_evidence": 0,
+        "covered_via_crosswalk": 1,
+        "partial_via_crosswalk": 2,
+        "gap": 1,
+    }
+    assert summary["percentages"]["partial_via_crosswalk"] == 50.0
+
+
+def test_it_computes_coverage_in_one_query_whatever_the_size(catalog):
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            coverage_rows(framework=catalog["iso"])
+            coverage_summary(framework=catalog["iso"])
+        return len(ctx.captured_queries)
+
+    small = queries()
+    extra, refs = _framework("big", [f"R{i}" for i in range(200)])
+    for i in range(50):
+        control = _control(f"bulk-{i}", *list(refs.values())[i * 4 : i * 4 + 4], catalog["A.8.4"])
+        ControlImplementation.objects.create(control=control, status="implemented")
+    assert queries() == small == 2
+
+
+def test_it_answers_coverage_over_the_api_within_scope(api_as, engineer, other_engineer, catalog, team_a):
+    system = AISystemFactory(slug="mine", owning_team=team_a)
+    ControlImplementation.objects.create(
+        control=_control("c", catalog["A.6.2.6"]), system=system, status="implemented"
+    )
+
+    response = api_as(engineer).get("/api/v1/coverage/?framework=rmf-test&system=mine")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["scope"] == "system:mine"
+    assert {r["ref_id"]: r["state"] for r in body["requirements"]}["MEASURE 2.4"] == "partial_via_crosswalk"
+
+    assert api_as(other_engineer).get("/api/v1/coverage/?framework=rmf-test&system=mine").status_code == 404
+    assert api_as(other_engineer).get("/api/v1/coverage/?framework=rmf-test&team=team-a").status_code == 404
+    bad = api_as(engineer).get("/api/v1/coverage/?framework=nope")
+    assert bad.status_code == 400 and "framework" in bad.json()["errors"]
+    bad_state = api_as(engineer).get("/api/v1/coverage/?framework=rmf-test&state=maybe")
+    assert bad_state.status_code == 400 and "state" in bad_state.json()["errors"]
