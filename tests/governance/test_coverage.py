@@ -173,3 +173,16 @@ def test_it_answers_coverage_over_the_api_within_scope(api_as, engineer, other_e
     assert bad.status_code == 400 and "framework" in bad.json()["errors"]
     bad_state = api_as(engineer).get("/api/v1/coverage/?framework=rmf-test&state=maybe")
     assert bad_state.status_code == 400 and "state" in bad_state.json()["errors"]
+
+
+def test_it_shows_the_framework_tree_requirement_mappings_and_coverage_in_the_admin(client, auditor, catalog):
+    client.force_login(auditor)
+    framework = catalog["iso"]
+    tree = client.get(f"/admin/governance/framework/{framework.pk}/tree/")
+    assert tree.status_code == 200 and "A.6.2.6" in tree.content.decode()
+    requirement = client.get(f"/admin/governance/requirement/{catalog['A.6.2.6'].pk}/change/")
+    page = requirement.content.decode()
+    assert requirement.status_code == 200 and "MEASURE 2.4" in page and "MANAGE 4.1" in page
+    coverage = client.get(f"/admin/governance/framework/{catalog['rmf'].pk}/coverage/?state=gap")
+    assert coverage.status_code == 200
+    assert "MAP 1.1" in coverage.content.decode()

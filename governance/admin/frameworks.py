@@ -1,0 +1,208 @@
+"""Framework catalogs in the admin: a browser per framework, requirement pages with their
+mappings and controls, and coverage per framework and scope."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
+from governance.models import AISystem, Framework, Requirement, RequirementMapping, Team
+from governance.services.coverage import STATES, Scope, coverage_rows, coverage_summary
+
+
+def _requirement_link(requirement) -> str:
+    url = reverse("admin:governance_requirement_change", args=[requirement.pk])
+    return format_html(
+        '<a href="{}">{} {}</a> <small>({})</small>',
+        url,
+        requirement.ref_id,
+        requirement.title,
+        requirement.framework.short_name,
+    )
+
+
+@admin.register(Framework)
+class FrameworkAdmin(ReadOnlyAdmin):
+    """Catalogs are loaded from files (manage.py load_catalogs), so they are read-only here."""
+
+    list_display = [
+        "short_name",
+        "version",
+        "publisher",
+        "published_on",
+        "requirement_count",
+        "browse",
+        "coverage",
+    ]
+    search_fields = ["code", "name", "short_name"]
+    readonly_fields = [
+        "code",
+        "version",
+        "name",
+        "short_name",
+        "publisher",
+        "published_on",
+        "source_url",
+        "licence",
+        "attribution",
+        "loaded_from",
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _requirements=Count("requirements"),
+                _assessable=Count("requirements", filter=Q(requirements__assessable=True)),
+            )
+        )
+
+    @admin.display(description="requirements (assessable)")
+    def requirement_count(self, framework):
+        return f"{framework._requirements} ({framework._assessable})"
+
+    @admin.display(description="")
+    def browse(self, framework):
+        return format_html(
+            '<a href="{}">Browse</a>', reverse("admin:governance_framework_tree", args=[framework.pk])
+        )
+
+    @admin.display(description="")
+    def coverage(self, framework):
+        url = reverse("admin:governance_framework_coverage", args=[framework.pk])
+        return format_html('<a href="{}">Coverage</a>', url)
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:pk>/tree/", self.admin_site.admin_view(self.tree_view), name="governance_framework_tree"
+            ),
+            path(
+                "<int:pk>/coverage/",
+                self.admin_site.admin_view(self.coverage_view),
+                name="governance_framework_coverage",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _context(self, request, framework, title):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "framework": framework,
+            "title": title,
+        }
+
+    def tree_view(self, request, pk):
+        """The framework's requirements in reading order, indented by depth."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        framework = get_object_or_404(Framework, pk=pk)
+        requirements = list(
+            framework.requirements.order_by("order").values(
+                "id", "ref_id", "title", "kind", "parent_id", "assessable"
+            )
+        )
+        depth: dict[int, int] = {}
+        for row in requirements:
+            row["depth"] = depth[row["id"]] = depth.get(row["parent_id"], -1) + 1 if row["parent_id"] else 0
+        context = {
+            **self._context(request, framework, f"{framework.short_name}: requirements"),
+            "requirements": requirements,
+        }
+        return TemplateResponse(request, "admin/governance/framework_tree.html", context)
+
+    def coverage_view(self, request, pk):
+        """Coverage for the organisation, a team or a system, with the gaps."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        framework = get_object_or_404(Framework, pk=pk)
+        systems = AISystem.objects.visible_to(request.user).order_by("name")
+        teams = Team.objects.visible_to(request.user)
+        if not request.user.sees_everything:
+            teams = teams.filter(pk__in=request.user.team_ids())
+        scope = Scope()
+        if request.GET.get("system"):
+            scope = Scope(system=get_object_or_404(systems, slug=request.GET["system"]))
+        elif request.GET.get("team"):
+            scope = Scope(team=get_object_or_404(teams, slug=request.GET["team"]))
+        state = request.GET.get("state") if request.GET.get("state") in STATES else None
+        context = {
+            **self._context(request, framework, f"{framework.short_name}: coverage"),
+            "summary": coverage_summary(framework=framework, scope=scope),
+            "rows": coverage_rows(framework=framework, scope=scope, state=state),
+            "states": STATES,
+            "state": state,
+            "scope": scope,
+            "systems": systems.values("slug", "name"),
+            "teams": teams.values("slug", "name"),
+        }
+        return TemplateResponse(request, "admin/governance/framework_coverage.html", context)
+
+
+@admin.register(Requirement)
+class RequirementAdmin(ReadOnlyAdmin):
+    list_display = ["ref_id", "title", "kind", "framework", "assessable"]
+    list_filter = ["framework", "kind", "assessable"]
+    search_fields = ["ref_id", "title", "description"]
+    list_select_related = ["framework"]
+    readonly_fields = [
+        "framework",
+        "ref_id",
+        "parent",
+        "kind",
+        "title",
+        "description",
+        "text",
+        "assessable",
+        "mapped_requirements",
+        "implementing_controls",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="mapped requirements")
+    def mapped_requirements(self, requirement):
+        outgoing = requirement.mappings_out.select_related("target__framework")
+        incoming = requirement.mappings_in.select_related("source__framework")
+        rows = [
+            (m.get_relationship_display().lower(), _requirement_link(m.target), m.provenance)
+            for m in outgoing
+        ]
+        rows += [(_inverse(m.relationship), _requirement_link(m.source), m.provenance) for m in incoming]
+        if not rows:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} {} <small>— {}</small></li>", rows))
+
+    @admin.display(description="controls implementing it")
+    def implementing_controls(self, requirement):
+        controls = requirement.controls.order_by("code")
+        if not controls:
+            return "—"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:governance_control_change", args=[c.pk]), c.code) for c in controls),
+        )
+
+
+def _inverse(relationship: str) -> str:
+    return {
+        "subset": "superset of",
+        "superset": "subset of",
+        "equal": "equal",
+        "intersect": "intersects with",
+    }.get(relationship, "related to")
+
+
+@admin.register(RequirementMapping)
+class RequirementMappingAdmin(ChangeHistoryMixin, admin.ModelAdmin):
+    list_display = ["source", "relationship", "target", "provenance"]
+    list_filter = ["relationship", "source__framework", "target__framework", "provenance"]
+    search_fields = ["source__ref_id", "target__ref_id", "rationale"]
+    list_select_related = ["source__framework", "target__framework"]
+    autocomplete_fields = ["source", "target"]
