@@ -186,3 +186,36 @@ def test_it_shows_the_framework_tree_requirement_mappings_and_coverage_in_the_ad
     coverage = client.get(f"/admin/governance/framework/{catalog['rmf'].pk}/coverage/?state=gap")
     assert coverage.status_code == 200
     assert "MAP 1.1" in coverage.content.decode()
+
+
+def test_it_covers_the_ai_rmf_through_the_shipped_crosswalk_from_one_iso_control(db):
+    """One control mapped only to ISO/IEC 42001 A.6.2.6 covers, through the crosswalk, exactly the
+    AI RMF subcategories that the reference crosswalk pairs with A.6.2.6."""
+    import csv
+    from pathlib import Path
+
+    from governance.services.catalogs import load_catalogs
+
+    load_catalogs()
+    reference = Path(__file__).resolve().parents[3] / "shared" / "reference" / "derived"
+    with open(reference / "nist-ai-rmf-1.0_to_iso-iec-42001_crosswalk_pairs.csv", newline="") as f:
+        expected = {
+            row["ai_rmf_subcategory"] for row in csv.DictReader(f) if row["iso42001_2023_ref"] == "A.6.2.6"
+        }
+    assert expected, "the reference crosswalk maps A.6.2.6"
+
+    iso = Framework.objects.get(code="iso-iec-42001", version="2023")
+    rmf = Framework.objects.get(code="nist-ai-rmf", version="1.0")
+    control = _control("operations-monitoring", Requirement.objects.get(framework=iso, ref_id="A.6.2.6"))
+    ControlImplementation.objects.create(control=control, status="implemented")
+
+    rows = coverage_rows(framework=rmf)
+    through_a626 = {
+        row["ref_id"]: row["through"] for row in rows if any(t["ref_id"] == "A.6.2.6" for t in row["through"])
+    }
+    assert set(through_a626) == expected
+    for ref_id, through in through_a626.items():
+        link = next(t for t in through if t["ref_id"] == "A.6.2.6")
+        assert link["relationship"] == "related" and link["framework"] == "iso-iec-42001"
+        assert {r["ref_id"]: r["state"] for r in rows}[ref_id] == "partial_via_crosswalk"
+    assert coverage_summary(framework=rmf)["counts"]["partial_via_crosswalk"] >= len(expected)
