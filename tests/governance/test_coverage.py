@@ -152,7 +152,7 @@ def test_it_computes_coverage_in_one_query_whatever_the_size(catalog):
     for i in range(50):
         control = _control(f"bulk-{i}", *list(refs.values())[i * 4 : i * 4 + 4], catalog["A.8.4"])
         ControlImplementation.objects.create(control=control, status="implemented")
-    assert queries() == small == 2
+    assert queries() == small <= 8  # one statement each, plus the transaction that turns JIT off
 
 
 def test_it_answers_coverage_over_the_api_within_scope(api_as, engineer, other_engineer, catalog, team_a):
