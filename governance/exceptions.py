@@ -12,3 +12,22 @@ class Conflict(Exception):
 
 class NotAllowed(Exception):
     """The actor may not perform this write (answered with 403)."""
+
+
+class TooLarge(Exception):
+    """An upload is larger than the limit allows (answered with 413)."""
+
+    def __init__(self, message: str, *, limit: int, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.limit = limit
+        self.field = field
+
+
+class UnacceptableContent(Exception):
+    """Well-formed input whose content is refused, such as a file of a disallowed type (answered with 422)."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.message = message
+        self.field = field

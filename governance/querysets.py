@@ -78,8 +78,15 @@ class ChangeEventQuerySet(models.QuerySet):
         return self.none()
 
     def for_object(self, obj):
-        """Events of an object and of the rows that belong to it (e.g. a system's model links)."""
-        return self.filter(root_table=obj._meta.db_table, root_pk=str(obj.pk))
+        """Events of an object and of the rows filed under it (e.g. a system's model links).
+
+        A row that is itself filed under another aggregate (an implementation under its control)
+        still shows its own events.
+        """
+        table, pk = obj._meta.db_table, str(obj.pk)
+        return self.filter(
+            models.Q(root_table=table, root_pk=pk) | models.Q(table_name=table, object_pk=pk)
+        )
 
 
 class RequirementQuerySet(models.QuerySet):

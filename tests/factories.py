@@ -90,3 +90,74 @@ def system_payload(**overrides) -> dict:
         "human_oversight": "in_the_loop",
         **overrides,
     }
+
+
+class FrameworkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.Framework"
+        django_get_or_create = ("code", "version")
+
+    code = factory.Sequence(lambda n: f"framework-{n}")
+    version = "2023"
+    name = factory.LazyAttribute(lambda f: f"Framework {f.code} {f.version}")
+    short_name = factory.LazyAttribute(lambda f: f.code)
+    publisher = "Test publisher"
+    licence = "Identifiers and titles only"
+    loaded_from = "tests"
+
+
+class RequirementFactory(factory.django.DjangoModelFactory):
+    """An assessable Annex A-style control unless told otherwise."""
+
+    class Meta:
+        model = "governance.Requirement"
+
+    framework = factory.SubFactory(FrameworkFactory)
+    ref_id = factory.Sequence(lambda n: f"R.{n}")
+    kind = choices.RequirementKind.CONTROL
+    title = factory.Sequence(lambda n: f"Requirement {n}")
+    order = factory.Sequence(lambda n: n)
+    assessable = True
+
+
+class ControlFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.Control"
+        skip_postgeneration_save = True
+
+    code = factory.Sequence(lambda n: f"ctl-{n}")
+    title = factory.Sequence(lambda n: f"Control {n}")
+    control_type = choices.ControlType.PROCESS
+    frequency = choices.ControlFrequency.QUARTERLY
+
+    @factory.post_generation
+    def requirements(self, create, extracted, **kwargs):
+        if extracted:
+            self.requirements.set(extracted)
+
+
+class ControlImplementationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.ControlImplementation"
+
+    control = factory.SubFactory(ControlFactory)
+    system = factory.SubFactory(AISystemFactory)
+    status = choices.ImplementationStatus.IN_PROGRESS
+
+
+class RiskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.Risk"
+        skip_postgeneration_save = True
+
+    system = factory.SubFactory(AISystemFactory)
+    title = factory.Sequence(lambda n: f"Risk {n}")
+    characteristic = choices.TrustworthinessCharacteristic.VALID_RELIABLE
+    likelihood = 3
+    impact = 4
+    treatment = choices.RiskTreatment.MITIGATE
+
+    @factory.post_generation
+    def controls(self, create, extracted, **kwargs):
+        if extracted:
+            self.controls.set(extracted)

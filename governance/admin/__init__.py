@@ -1,1 +1,1 @@
-from governance.admin import changes, frameworks, inventory, teams, tokens  # noqa: F401  (registers the admins)
+from governance.admin import changes, controls, evidence, frameworks, inventory, risks, soa, teams, tokens  # noqa: F401  (registers the admins)

@@ -1,14 +1,21 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from governance.api import coverage, views
+from governance.api import controls, coverage, evidence, risks, soa, views
 
 router = DefaultRouter()
 router.register("ai-systems", views.AISystemViewSet, basename="ai-system")
 router.register("ai-models", views.AIModelViewSet, basename="ai-model")
 router.register("teams", views.TeamViewSet, basename="team")
+router.register("controls", controls.ControlViewSet, basename="control")
+router.register(
+    "control-implementations", controls.ControlImplementationViewSet, basename="control-implementation"
+)
+router.register("risks", risks.RiskViewSet, basename="risk")
+router.register("evidence", evidence.EvidenceViewSet, basename="evidence")
 
 urlpatterns = [
     path("coverage/", coverage.CoverageView.as_view(), name="coverage"),
+    *soa.urlpatterns,
     *router.urls,
 ]

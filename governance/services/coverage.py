@@ -11,9 +11,12 @@ A requirement is
 - ``gap``: none of these.
 
 The scope is the organisation, a team or one system. Organisation-wide implementations count in
-every scope; per-system implementations count in their system's scope, their team's scope and the
-organisation's. Everything is computed by one SQL statement whatever the number of requirements,
-controls or implementations.
+every scope; per-system implementations count in their system's scope and their team's, but not
+the organisation's: one system implementing a control does not make the organisation compliant
+(the Statement of Applicability reads scopes the same way).
+
+Everything is computed by one SQL statement whatever the number of requirements, controls or
+implementations.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ scoped_implementation AS (
       LEFT JOIN implementation_evidence ie ON ie.implementation_id = ci.id
       LEFT JOIN governance_aisystem s ON s.id = ci.system_id
      WHERE ci.system_id IS NULL
-        OR (%(system_id)s::bigint IS NULL AND %(team_id)s::bigint IS NULL)
         OR ci.system_id = %(system_id)s::bigint
         OR s.owning_team_id = %(team_id)s::bigint
 ),

@@ -1,0 +1,304 @@
+"""API for the control library and control implementations: serializers, filters and views.
+
+Lists read the names they show (owner, control code, system slug) as annotations of the one
+query and prefetch the mapped requirements once per page, so a page costs the same number of
+queries however many rows it holds.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import F, Prefetch, Q
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field, extend_schema_view
+from rest_framework import serializers
+
+from governance import choices
+from governance.api.views import ServiceModelViewSet, crud_summaries
+from governance.models import AISystem, Control, ControlImplementation, Requirement, User
+from governance.models.inventory import PEOPLE
+from governance.services import controls as services
+
+# --- Fields shared with the risk API ------------------------------------------------------------
+
+
+class AnnotatedSlugRelatedField(serializers.SlugRelatedField):
+    """A reference written as a slug, code or username and read from an annotation when the row has
+    one (``with_names()`` in the views), so rendering a list needs no query per row.
+
+    With ``visible=True`` a write may only name objects the caller can see: any other answers
+    "does not exist", exactly like an unknown slug.
+    """
+
+    def __init__(self, *, annotation: str, visible: bool = False, **kwargs):
+        self.annotation = annotation
+        self.visible = visible
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        if hasattr(instance, self.annotation):
+            return getattr(instance, self.annotation)
+        return super().get_attribute(instance)
+
+    def to_representation(self, value):
+        return value if isinstance(value, str) else super().to_representation(value)
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        request = self.context.get("request")
+        if self.visible and request is not None:
+            queryset = queryset.visible_to(request.user)
+        return queryset
+
+
+def user_field(**kwargs) -> AnnotatedSlugRelatedField:
+    """An optional person (never a service account), written and read as a username."""
+    return AnnotatedSlugRelatedField(
+        annotation="owner_username",
+        slug_field="username",
+        queryset=User.objects.filter(**PEOPLE),
+        allow_null=True,
+        required=False,
+        **kwargs,
+    )
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class RelatedCodesField(serializers.Field):
+    """A many-to-many relation as a list of codes: read from the prefetched rows, written as codes
+    resolved in one query to ids (an unknown code is a field message)."""
+
+    default_error_messages = {
+        "not_a_list": "Expected a list of codes.",
+        "unknown": "Unknown code(s): {codes}.",
+    }
+
+    def __init__(self, *, queryset, slug_field: str = "code", **kwargs):
+        self.queryset = queryset
+        self.slug_field = slug_field
+        super().__init__(**kwargs)
+
+    def to_representation(self, manager):
+        return [getattr(obj, self.slug_field) for obj in manager.all()]
+
+    def to_internal_value(self, data) -> list[int]:
+        if not isinstance(data, list) or not all(isinstance(code, str) for code in data):
+            self.fail("not_a_list")
+        codes = list(dict.fromkeys(data))
+        ids = dict(
+            self.queryset.filter(**{f"{self.slug_field}__in": codes}).values_list(self.slug_field, "pk")
+        )
+        unknown = [code for code in codes if code not in ids]
+        if unknown:
+            self.fail("unknown", codes=", ".join(unknown))
+        return [ids[code] for code in codes]
+
+
+# --- Controls -----------------------------------------------------------------------------------
+
+
+class RequirementRefSerializer(serializers.ModelSerializer):
+    framework = serializers.CharField(source="framework.code", read_only=True, help_text="Framework code.")
+
+    class Meta:
+        model = Requirement
+        fields = ["id", "framework", "ref_id", "title"]
+        read_only_fields = fields
+
+
+class ControlSerializer(serializers.ModelSerializer):
+    owner = user_field()
+    requirements = RequirementRefSerializer(many=True, read_only=True)
+    requirement_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        write_only=True,
+        required=False,
+        max_length=1000,
+        help_text="Ids of the requirements (of any framework) the control satisfies: the full set.",
+    )
+
+    class Meta:
+        model = Control
+        fields = [
+            "code",
+            "title",
+            "description",
+            "owner",
+            "control_type",
+            "frequency",
+            "requirements",
+            "requirement_ids",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"code": {"validators": []}}  # the model layer checks uniqueness, once
+
+
+class ControlFilter(django_filters.FilterSet):
+    control_type = django_filters.MultipleChoiceFilter(choices=choices.ControlType.choices)
+    frequency = django_filters.MultipleChoiceFilter(choices=choices.ControlFrequency.choices)
+    owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
+    requirement = django_filters.NumberFilter(
+        field_name="requirements", help_text="Id of a requirement the control is mapped to."
+    )
+    framework = django_filters.CharFilter(
+        method="filter_framework", help_text="Code of a framework the control is mapped into."
+    )
+    q = django_filters.CharFilter(method="search", help_text="Search code, title and description.")
+
+    class Meta:
+        model = Control
+        fields = ["control_type", "frequency"]
+
+    def filter_framework(self, queryset, name, value):
+        mapped = Control.requirements.through.objects.filter(requirement__framework__code=value)
+        return queryset.filter(pk__in=mapped.values("control_id"))
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(code__icontains=value) | Q(title__icontains=value) | Q(description__icontains=value)
+        )
+
+
+@extend_schema_view(
+    **crud_summaries(
+        "a control",
+        "controls",
+        destroy="Delete a control (409 while it is implemented anywhere)",
+    )
+)
+class ControlViewSet(ServiceModelViewSet):
+    """The organisation's control library, shared by all teams; officers maintain it."""
+
+    queryset = Control.objects.all()
+    serializer_class = ControlSerializer
+    filterset_class = ControlFilter
+    ordering_fields = ["created_at", "updated_at", "code", "title"]
+    lookup_field = "code"
+    create_service = staticmethod(services.create_control)
+    update_service = staticmethod(services.update_control)
+    delete_service = staticmethod(services.delete_control)
+    instance_kwarg = "control"
+
+    def get_queryset(self):
+        requirements = Requirement.objects.select_related("framework").only(
+            "id", "ref_id", "title", "framework", "framework__code"
+        )
+        return (
+            super()
+            .get_queryset()
+            .annotate(owner_username=F("owner__username"))
+            .prefetch_related(Prefetch("requirements", queryset=requirements))
+        )
+
+    def write_kwargs(self, validated_data):
+        data = dict(validated_data)
+        requirement_ids = data.pop("requirement_ids", None)
+        kwargs = {"data": data}
+        if requirement_ids is not None:
+            kwargs["requirement_ids"] = requirement_ids
+        return kwargs
+
+
+# --- Control implementations --------------------------------------------------------------------
+
+
+class ControlImplementationSerializer(serializers.ModelSerializer):
+    control = AnnotatedSlugRelatedField(
+        annotation="control_code", slug_field="code", queryset=Control.objects.all()
+    )
+    system = AnnotatedSlugRelatedField(
+        annotation="system_slug",
+        slug_field="slug",
+        queryset=AISystem.objects.all(),
+        visible=True,
+        allow_null=True,
+        help_text="Slug of the system; null for an organisation-wide implementation (officers only).",
+    )
+    owner = user_field()
+
+    class Meta:
+        model = ControlImplementation
+        fields = [
+            "id",
+            "control",
+            "system",
+            "status",
+            "justification",
+            "owner",
+            "last_tested_on",
+            "next_test_due",
+            "effectiveness",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators = []  # one per control and system: the service answers on ``system``
+
+
+class ControlImplementationFilter(django_filters.FilterSet):
+    control = django_filters.CharFilter(field_name="control__code", help_text="Control code.")
+    system = django_filters.CharFilter(field_name="system__slug", help_text="System slug.")
+    organisation_wide = django_filters.BooleanFilter(field_name="system", lookup_expr="isnull")
+    team = django_filters.CharFilter(
+        field_name="system__owning_team__slug", help_text="Slug of the team owning the system."
+    )
+    status = django_filters.MultipleChoiceFilter(choices=choices.ImplementationStatus.choices)
+    effectiveness = django_filters.MultipleChoiceFilter(choices=choices.Effectiveness.choices)
+    owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
+    overdue = django_filters.BooleanFilter(
+        method="filter_overdue", help_text="true: the next test was due before today."
+    )
+    q = django_filters.CharFilter(
+        method="search", help_text="Search the control's code and title, the system and the justification."
+    )
+
+    class Meta:
+        model = ControlImplementation
+        fields = ["status", "effectiveness"]
+
+    def filter_overdue(self, queryset, name, value):
+        late = Q(next_test_due__lt=timezone.localdate())
+        return queryset.filter(late) if value else queryset.exclude(late)
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(control__code__icontains=value)
+            | Q(control__title__icontains=value)
+            | Q(system__slug__icontains=value)
+            | Q(system__name__icontains=value)
+            | Q(justification__icontains=value)
+        )
+
+
+@extend_schema_view(
+    **crud_summaries(
+        "a control implementation",
+        "control implementations visible to you",
+        create="Record how a control is implemented for a system or organisation-wide",
+    )
+)
+class ControlImplementationViewSet(ServiceModelViewSet):
+    """Where and how each control is implemented. Engineers see organisation-wide implementations
+    and their teams' systems' ones, and change only the latter."""
+
+    queryset = ControlImplementation.objects.all()
+    serializer_class = ControlImplementationSerializer
+    filterset_class = ControlImplementationFilter
+    ordering_fields = ["created_at", "updated_at"]
+    create_service = staticmethod(services.create_implementation)
+    update_service = staticmethod(services.update_implementation)
+    delete_service = staticmethod(services.delete_implementation)
+    instance_kwarg = "implementation"
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .annotate(
+                control_code=F("control__code"),
+                system_slug=F("system__slug"),
+                owner_username=F("owner__username"),
+            )
+        )
