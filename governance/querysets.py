@@ -19,6 +19,16 @@ def _has_any_role(user) -> bool:
     )
 
 
+def _scoped(queryset, user, own_rows):
+    """Nothing without a role; everything for officers, auditors and superusers; otherwise the
+    rows that ``own_rows()`` (a Q object built for the user's teams) selects."""
+    if not _has_any_role(user):
+        return queryset.none()
+    if user.sees_everything:
+        return queryset
+    return queryset.filter(own_rows())
+
+
 class TeamQuerySet(models.QuerySet):
     def visible_to(self, user):
         """The team directory is visible to everyone holding a Verity role."""
@@ -34,11 +44,7 @@ class AIModelQuerySet(models.QuerySet):
 class AISystemQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Officers, auditors and superusers see every system; engineers their teams' systems."""
-        if not _has_any_role(user):
-            return self.none()
-        if user.sees_everything:
-            return self
-        return self.filter(owning_team_id__in=user.team_ids())
+        return _scoped(self, user, lambda: models.Q(owning_team_id__in=user.team_ids()))
 
     def with_related(self):
         """The names a list or detail shows, as columns of the one query.
@@ -84,9 +90,7 @@ class ChangeEventQuerySet(models.QuerySet):
         still shows its own events.
         """
         table, pk = obj._meta.db_table, str(obj.pk)
-        return self.filter(
-            models.Q(root_table=table, root_pk=pk) | models.Q(table_name=table, object_pk=pk)
-        )
+        return self.filter(models.Q(root_table=table, root_pk=pk) | models.Q(table_name=table, object_pk=pk))
 
 
 class RequirementQuerySet(models.QuerySet):
@@ -104,47 +108,27 @@ class ControlQuerySet(models.QuerySet):
         return self if _has_any_role(user) else self.none()
 
 
-class ControlImplementationQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """Organisation-wide implementations are visible to every role; per-system ones follow
-        the system's visibility."""
-        if not _has_any_role(user):
-            return self.none()
-        if user.sees_everything:
-            return self
-        return self.filter(
-            models.Q(system__isnull=True) | models.Q(system__owning_team_id__in=user.team_ids())
-        )
-
-
 class ScopedToSystemQuerySet(models.QuerySet):
     """Rows for one system or organisation-wide (``system`` empty)."""
 
     def visible_to(self, user):
-        if not _has_any_role(user):
-            return self.none()
-        if user.sees_everything:
-            return self
-        return self.filter(
-            models.Q(system__isnull=True) | models.Q(system__owning_team_id__in=user.team_ids())
+        """Organisation-wide rows are visible to every role; per-system rows follow the system."""
+        return _scoped(
+            self,
+            user,
+            lambda: models.Q(system__isnull=True) | models.Q(system__owning_team_id__in=user.team_ids()),
         )
 
 
 class RiskQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Risks follow their system's visibility."""
-        if not _has_any_role(user):
-            return self.none()
-        if user.sees_everything:
-            return self
-        return self.filter(system__owning_team_id__in=user.team_ids())
+        return _scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
 
 
 class EvidenceQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Organisation-wide evidence is visible to every role; team evidence to that team."""
-        if not _has_any_role(user):
-            return self.none()
-        if user.sees_everything:
-            return self
-        return self.filter(models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids()))
+        return _scoped(
+            self, user, lambda: models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids())
+        )

@@ -3,8 +3,6 @@
 import datetime
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from governance.models import ChangeEvent, Control, ControlImplementation
@@ -15,6 +13,7 @@ from tests.factories import (
     RequirementFactory,
     UserFactory,
 )
+from tests.queries import steady_state_queries
 
 CONTROLS = "/api/v1/controls/"
 IMPLEMENTATIONS = "/api/v1/control-implementations/"
@@ -382,14 +381,6 @@ def test_it_filters_implementations(api_as, officer, team_a, team_b):
 # --- Query counts -------------------------------------------------------------------------------
 
 
-def _count_queries(client, url):
-    client.get(url)  # the first use of a token also stamps its last use; count steady state
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(ctx.captured_queries), response.json()
-
-
 def _seed(n, team):
     owner = UserFactory()
     requirements = RequirementFactory.create_batch(2)
@@ -403,10 +394,10 @@ def _seed(n, team):
 def test_it_lists_in_constant_queries(api_as, personas, team_a, persona, endpoint):
     client = api_as(personas[persona])
     _seed(10, team_a)
-    small, body = _count_queries(client, f"{endpoint}?page_size=50")
+    small, body = steady_state_queries(client, f"{endpoint}?page_size=50")
     assert len(body["results"]) == 10
     _seed(40, team_a)
-    large, body = _count_queries(client, f"{endpoint}?page_size=50")
+    large, body = steady_state_queries(client, f"{endpoint}?page_size=50")
     assert len(body["results"]) == 50
     assert small == large, f"{small} queries for 10 rows, {large} for 50"
 

@@ -3,12 +3,11 @@
 import datetime
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from governance.models import ChangeEvent, Risk
 from tests.factories import AISystemFactory, ControlFactory, RiskFactory, UserFactory
+from tests.queries import steady_state_queries
 
 RISKS = "/api/v1/risks/"
 RISK_PAYLOAD = {
@@ -235,14 +234,6 @@ def test_it_filters_risks(api_as, officer, team_a, team_b):
 # --- Query counts -------------------------------------------------------------------------------
 
 
-def _count_queries(client, url):
-    client.get(url)  # the first use of a token also stamps its last use; count steady state
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(ctx.captured_queries), response.json()
-
-
 def _seed(n, team):
     owner = UserFactory()
     controls = ControlFactory.create_batch(2)
@@ -254,11 +245,11 @@ def _seed(n, team):
 def test_it_lists_risks_in_constant_queries(api_as, personas, team_a, persona):
     client = api_as(personas[persona])
     _seed(10, team_a)
-    small, body = _count_queries(client, f"{RISKS}?page_size=50")
+    small, body = steady_state_queries(client, f"{RISKS}?page_size=50")
     assert len(body["results"]) == 10
     assert len(body["results"][0]["controls"]) == 2
     _seed(40, team_a)
-    large, body = _count_queries(client, f"{RISKS}?page_size=50")
+    large, body = steady_state_queries(client, f"{RISKS}?page_size=50")
     assert len(body["results"]) == 50
     assert small == large, f"{small} queries for 10 risks, {large} for 50"
 
