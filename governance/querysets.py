@@ -93,11 +93,14 @@ class ChangeEventQuerySet(models.QuerySet):
         return self.filter(models.Q(root_table=table, root_pk=pk) | models.Q(table_name=table, object_pk=pk))
 
 
-class RequirementQuerySet(models.QuerySet):
+class CatalogQuerySet(models.QuerySet):
+    """Frameworks and mappings: reference data, readable by every role."""
+
     def visible_to(self, user):
-        """Framework catalogs are reference data: readable by every role."""
         return self if _has_any_role(user) else self.none()
 
+
+class RequirementQuerySet(CatalogQuerySet):
     def assessable(self):
         return self.filter(assessable=True)
 

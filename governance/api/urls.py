@@ -1,12 +1,15 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from governance.api import controls, coverage, evidence, risks, soa, views
+from governance.api import controls, coverage, evidence, frameworks, risks, soa, views
 
 router = DefaultRouter()
 router.register("ai-systems", views.AISystemViewSet, basename="ai-system")
 router.register("ai-models", views.AIModelViewSet, basename="ai-model")
 router.register("teams", views.TeamViewSet, basename="team")
+router.register("frameworks", frameworks.FrameworkViewSet, basename="framework")
+router.register("requirements", frameworks.RequirementViewSet, basename="requirement")
+router.register("requirement-mappings", frameworks.RequirementMappingViewSet, basename="requirement-mapping")
 router.register("controls", controls.ControlViewSet, basename="control")
 router.register(
     "control-implementations", controls.ControlImplementationViewSet, basename="control-implementation"

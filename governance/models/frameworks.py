@@ -3,7 +3,7 @@
 from django.db import models
 
 from governance import choices
-from governance.querysets import RequirementQuerySet
+from governance.querysets import CatalogQuerySet, RequirementQuerySet
 
 
 class Framework(models.Model):
@@ -24,6 +24,8 @@ class Framework(models.Model):
     loaded_from = models.CharField(max_length=300, help_text="Catalog file the rows were loaded from.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CatalogQuerySet.as_manager()
 
     class Meta:
         ordering = ["code", "-version"]
@@ -72,6 +74,8 @@ class RequirementMapping(models.Model):
     relationship = models.CharField(max_length=10, choices=choices.MappingRelationship.choices)
     provenance = models.CharField(max_length=300, help_text="Where the mapping comes from.")
     rationale = models.TextField(blank=True)
+
+    objects = CatalogQuerySet.as_manager()
 
     class Meta:
         constraints = [
