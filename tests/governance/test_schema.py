@@ -18,6 +18,12 @@ def test_it_serves_a_valid_openapi_3_schema_listing_every_endpoint(client, offic
     validate(schema)
     assert schema["openapi"].startswith("3.")
     assert EXPECTED_PATHS <= set(schema["paths"])
+    from governance.api.urls import router, urlpatterns
+
+    registered = {f"/api/v1/{prefix}/" for prefix, _, _ in router.registry}
+    registered |= {f"/api/v1/{p.pattern}" for p in urlpatterns if not str(p.pattern).startswith("^")}
+    missing = {path for path in registered if "<" not in path and path != "/api/v1/"} - set(schema["paths"])
+    assert not missing, f"endpoints missing from the schema: {sorted(missing)}"
     assert set(schema["paths"]["/api/v1/ai-systems/{slug}/"]) >= {"get", "put", "patch", "delete"}
     assert "BearerToken" in schema["components"]["securitySchemes"]
 
