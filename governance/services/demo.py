@@ -1,4 +1,6 @@
-"""A believable demo organisation: three teams, a dozen AI systems, models from several providers.
+"""A believable demo organisation: three teams, a dozen AI systems, models from several providers,
+and its governance programme (controls, implementations, evidence, applicability and risks, in
+``demo_controls``), which needs the framework catalogs loaded first.
 
 ``seed_demo()`` is idempotent: a second run finds every row as it should be and writes nothing.
 """
@@ -12,6 +14,7 @@ from django.db import transaction
 
 from governance.choices import Role
 from governance.models import AIModel, AISystem, SystemModel, Team, TeamMembership, User
+from governance.services.demo_controls import seed_programme
 from governance.services.records import upsert
 
 DEMO_PASSWORD = "verity-demo"
@@ -368,7 +371,10 @@ SYSTEMS = [
 
 @transaction.atomic
 def seed_demo() -> dict[str, int]:
-    """Create or correct the demo organisation; returns how many rows were written per kind."""
+    """Create or correct the demo organisation; returns how many rows were written per kind.
+
+    Raises ``CatalogsMissing`` (nothing written) when the framework catalogs are not loaded.
+    """
     written = {"teams": 0, "users": 0, "models": 0, "systems": 0, "links": 0}
     teams = {}
     for slug, name, description, email in TEAMS:
@@ -439,6 +445,7 @@ def seed_demo() -> dict[str, int]:
         for index, role in links:
             _, changed = upsert(SystemModel, {"system": system, "model": models[index]}, {"role": role})
             written["links"] += changed
+    written.update(seed_programme())
     return written
 
 

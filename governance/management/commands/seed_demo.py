@@ -1,13 +1,26 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from governance.services.catalogs import CatalogError, load_catalogs
 from governance.services.demo import DEMO_PASSWORD, PEOPLE, seed_demo
+from governance.services.demo_controls import CatalogsMissing
 
 
 class Command(BaseCommand):
-    help = "Create the demo organisation (idempotent: a second run writes nothing)."
+    help = (
+        "Load the framework catalogs, then create the demo organisation and its governance programme "
+        "(idempotent: a second run writes nothing)."
+    )
 
     def handle(self, *args, **options):
-        written = seed_demo()
+        try:
+            # The demo controls map to catalog requirements; loading is a no-op when they are current.
+            load_catalogs()
+        except CatalogError as exc:
+            raise CommandError(f"Could not load the framework catalogs the demo data needs: {exc}") from exc
+        try:
+            written = seed_demo()
+        except CatalogsMissing as exc:
+            raise CommandError(str(exc)) from exc
         summary = ", ".join(f"{count} {kind}" for kind, count in written.items())
         self.stdout.write(self.style.SUCCESS(f"Demo data in place (rows written: {summary})."))
         if options["verbosity"] >= 1:
