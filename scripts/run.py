@@ -137,10 +137,11 @@ def main() -> int:
         )
         processes["beat"] = start("beat", [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO"])
         base = f"http://{HOST}:{PORT}"
+        database = f"embedded PostgreSQL in {VAR_DIR / 'pgdata'}" if embedded else "DATABASE_URL"
         wait_for_health(f"{base}/healthz")
         print(
             f"""
-Verity is running ({"embedded PostgreSQL in var/pgdata" if embedded else "DATABASE_URL"}).
+Verity is running ({database}).
   Admin:     {base}/admin/
   API:       {base}/api/v1/   docs: {base}/api/docs/
   Logins (password 'verity-demo'): olivia (officer), aditya (auditor),
