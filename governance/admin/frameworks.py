@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
 from governance.models import AISystem, Framework, Requirement, RequirementMapping, Team
-from governance.services.coverage import STATES, Scope, coverage_rows, coverage_summary
+from governance.services.coverage import STATE_LABELS, STATES, Scope, coverage_rows, coverage_summary
 
 
 def _requirement_link(requirement) -> str:
@@ -132,11 +132,20 @@ class FrameworkAdmin(ReadOnlyAdmin):
         elif request.GET.get("team"):
             scope = Scope(team=get_object_or_404(teams, slug=request.GET["team"]))
         state = request.GET.get("state") if request.GET.get("state") in STATES else None
+        summary = coverage_summary(framework=framework, scope=scope)
+        rows = coverage_rows(framework=framework, scope=scope, state=state)
+        for row in rows:
+            row["label"] = STATE_LABELS[row["state"]]
         context = {
             **self._context(request, framework, f"{framework.short_name}: coverage"),
-            "summary": coverage_summary(framework=framework, scope=scope),
-            "rows": coverage_rows(framework=framework, scope=scope, state=state),
-            "states": STATES,
+            "summary": summary,
+            "summary_cells": [
+                (key, label, summary["counts"][key], summary["percentages"].get(key))
+                for key, label in STATE_LABELS.items()
+            ],
+            "scope_label": _scope_label(scope),
+            "rows": rows,
+            "states": STATE_LABELS.items(),
             "state": state,
             "scope": scope,
             "systems": systems.values("slug", "name"),
@@ -188,6 +197,14 @@ class RequirementAdmin(ReadOnlyAdmin):
             '<a href="{}">{}</a>',
             ((reverse("admin:governance_control_change", args=[c.pk]), c.code) for c in controls),
         )
+
+
+def _scope_label(scope: Scope) -> str:
+    if scope.system is not None:
+        return f"system {scope.system.name}"
+    if scope.team is not None:
+        return f"team {scope.team.name}"
+    return "the organisation"
 
 
 def _inverse(relationship: str) -> str:

@@ -8,7 +8,9 @@ A requirement is
 - ``covered_via_crosswalk``: not covered directly, but a directly covered requirement of another
   framework is mapped to it as equal to it or as its superset;
 - ``partial_via_crosswalk``: the same through an intersect, related or subset mapping;
-- ``gap``: none of these.
+- ``gap``: none of these;
+- ``not_applicable``: excluded by an applicability decision of the Statement of Applicability
+  (the system's own decision, else the organisation's); it does not count in the percentages.
 
 The scope is the organisation, a team or one system. Organisation-wide implementations count in
 every scope; per-system implementations count in their system's scope and their team's, but not
@@ -30,7 +32,22 @@ from django.utils import timezone
 
 from governance.models import AISystem, Framework, Team
 
-STATES = ("covered", "needs_evidence", "covered_via_crosswalk", "partial_via_crosswalk", "gap")
+STATES = (
+    "covered",
+    "needs_evidence",
+    "covered_via_crosswalk",
+    "partial_via_crosswalk",
+    "gap",
+    "not_applicable",
+)
+STATE_LABELS = {
+    "covered": "Covered",
+    "needs_evidence": "Needs evidence",
+    "covered_via_crosswalk": "Covered through the crosswalk",
+    "partial_via_crosswalk": "Partly covered through the crosswalk",
+    "gap": "Gap",
+    "not_applicable": "Not applicable",
+}
 
 # "source <relationship> target": a covered source covers its target fully when it is equal to or
 # a superset of it; read backwards, a covered target covers its source fully when the source is
@@ -95,23 +112,35 @@ via AS (
       JOIN governance_framework f ON f.id = o.framework_id
      GROUP BY e.requirement_id
 ),
+applicability AS (
+    -- The system's own decision wins over the organisation's.
+    SELECT DISTINCT ON (a.requirement_id) a.requirement_id, a.applicable
+      FROM governance_applicability a
+     WHERE a.system_id IS NULL OR a.system_id = %(system_id)s::bigint
+     ORDER BY a.requirement_id, a.system_id IS NULL
+),
 graded AS (
-    SELECT fr.*, d.controls, v.through,
-           CASE WHEN d.implemented THEN 'covered'
+    SELECT fr.*, d.controls,
+           CASE WHEN ap.applicable IS FALSE THEN 'not_applicable'
+                WHEN d.implemented THEN 'covered'
                 WHEN d.needs_evidence THEN 'needs_evidence'
                 WHEN v.full_cover THEN 'covered_via_crosswalk'
                 WHEN v.requirement_id IS NOT NULL THEN 'partial_via_crosswalk'
-                ELSE 'gap' END AS state
+                ELSE 'gap' END AS state,
+           v.through
       FROM framework_requirement fr
       LEFT JOIN direct d ON d.requirement_id = fr.id
       LEFT JOIN via v ON v.requirement_id = fr.id
+      LEFT JOIN applicability ap ON ap.requirement_id = fr.id
 )
 """
 
 _ROWS_SQL = (
     _COVERAGE_SQL
     + """
-SELECT id, ref_id, title, kind, state, coalesce(controls, '[]'::jsonb), coalesce(through, '[]'::jsonb)
+SELECT id, ref_id, title, kind, state, coalesce(controls, '[]'::jsonb),
+       -- what it is covered through matters only when it is not covered directly
+       CASE WHEN state LIKE '%%via_crosswalk' THEN through ELSE '[]'::jsonb END
   FROM graded
  WHERE %(state)s::text IS NULL OR state = %(state)s::text
  ORDER BY "order"
@@ -126,7 +155,8 @@ SELECT count(*),
        count(*) FILTER (WHERE state = 'needs_evidence'),
        count(*) FILTER (WHERE state = 'covered_via_crosswalk'),
        count(*) FILTER (WHERE state = 'partial_via_crosswalk'),
-       count(*) FILTER (WHERE state = 'gap')
+       count(*) FILTER (WHERE state = 'gap'),
+       count(*) FILTER (WHERE state = 'not_applicable')
   FROM graded
 """
 )
@@ -174,13 +204,20 @@ def coverage_summary(*, framework: Framework, scope: Scope = ORGANISATION, today
     """Counts and percentages of assessable requirements per state (one query)."""
     total, *counts = _run(_SUMMARY_SQL, _params(framework, scope, today))[0]
     by_state = dict(zip(STATES, counts, strict=True))
+    applicable = total - by_state["not_applicable"]
     return {
         "framework": framework.code,
         "version": framework.version,
         "scope": scope.label,
         "assessable": total,
+        "applicable": applicable,
         "counts": by_state,
-        "percentages": {state: round(100 * n / total, 1) if total else 0.0 for state, n in by_state.items()},
+        # Shares of the applicable requirements; excluded ones are counted, not weighed.
+        "percentages": {
+            state: round(100 * n / applicable, 1) if applicable else 0.0
+            for state, n in by_state.items()
+            if state != "not_applicable"
+        },
     }
 
 

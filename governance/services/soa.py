@@ -243,18 +243,14 @@ def _control_status(statuses: Iterable[str]) -> str:
 
 
 def _requirement_status(applicable: bool, controls: list, statuses_per_control: list) -> str:
-    """``not_applicable`` when excluded; ``no_control`` when nothing maps to it; else the best of
-    its controls' implementations in scope: ``implemented``, ``in_progress`` or ``not_started``."""
+    """``not_applicable`` when excluded (or when every implementation in scope says so);
+    ``no_control`` when nothing maps to it; else the best of its controls' implementations in
+    scope: ``implemented``, ``in_progress`` or ``not_started``."""
     if not applicable:
         return NOT_APPLICABLE
     if not controls:
         return NO_CONTROL
-    statuses = {status for per_control in statuses_per_control for status in per_control}
-    if ImplementationStatus.IMPLEMENTED in statuses:
-        return ImplementationStatus.IMPLEMENTED.value
-    if ImplementationStatus.IN_PROGRESS in statuses:
-        return ImplementationStatus.IN_PROGRESS.value
-    return ImplementationStatus.NOT_STARTED.value
+    return _control_status(status for per_control in statuses_per_control for status in per_control)
 
 
 def latest_version(*, framework: Framework, system: AISystem | None = None) -> SoAVersion | None:

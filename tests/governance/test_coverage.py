@@ -136,8 +136,32 @@ def test_it_summarises_in_percentages(catalog):
         "covered_via_crosswalk": 1,
         "partial_via_crosswalk": 2,
         "gap": 1,
+        "not_applicable": 0,
     }
     assert summary["percentages"]["partial_via_crosswalk"] == 50.0
+
+
+def test_it_leaves_requirements_excluded_by_the_soa_out_of_the_percentages(catalog, team_a):
+    from governance.models import Applicability
+
+    Applicability.objects.create(requirement=catalog["A.8.4"], applicable=False, justification="No users.")
+    system = AISystemFactory(owning_team=team_a)
+    Applicability.objects.create(requirement=catalog["A.8.4"], system=system, applicable=True)
+
+    assert _states(catalog["iso"])["A.8.4"] == "not_applicable"
+    assert _states(catalog["iso"], Scope(system=system))["A.8.4"] == "gap", "the system's decision wins"
+    summary = coverage_summary(framework=catalog["iso"])
+    assert summary["counts"]["not_applicable"] == 1 and summary["applicable"] == 2
+    assert summary["percentages"]["gap"] == 100.0 and "not_applicable" not in summary["percentages"]
+
+
+def test_it_shows_what_a_requirement_is_covered_through_only_when_not_covered_directly(catalog):
+    ControlImplementation.objects.create(control=_control("both", catalog["A.6.2.6"]), status="implemented")
+    ControlImplementation.objects.create(
+        control=_control("rmf", catalog["MEASURE 2.4"]), status="implemented"
+    )
+    rows = {row["ref_id"]: row for row in coverage_rows(framework=catalog["rmf"])}
+    assert rows["MEASURE 2.4"]["state"] == "covered" and rows["MEASURE 2.4"]["through"] == []
 
 
 def test_it_computes_coverage_in_one_query_whatever_the_size(catalog):

@@ -20,7 +20,7 @@ from governance.models import (
     SoAVersion,
 )
 from governance.services.catalogs import load_catalogs
-from governance.services.coverage import STATES, coverage_summary
+from governance.services.coverage import STATE_LABELS, coverage_summary
 from tests.factories import AISystemFactory
 from tests.governance.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, log_in
 
@@ -160,11 +160,14 @@ def test_it_shows_coverage_and_lists_the_gaps(page, iso, officer, system_a):
     page.locator("#result_list tr", has_text="ISO/IEC 42001").get_by_role("link", name="Coverage").click()
     expect(page).to_have_url(re.compile(rf"/admin/governance/framework/{iso.pk}/coverage/$"))
     expect(page.locator("#content-main")).to_contain_text(
-        f"Scope: organisation; {summary['assessable']} assessable requirements."
+        f"for the organisation: {summary['assessable']} assessable requirements"
     )
     table = page.locator("#coverage-summary")
-    expect(table.locator("th")).to_have_text(list(STATES))
-    expect(table.locator("td")).to_have_text([f"{summary['percentages'][state]} %" for state in STATES])
+    expect(table.locator("thead th")).to_have_text(["", *STATE_LABELS.values()])
+    expect(table.locator("tr.counts td")).to_have_text([str(summary["counts"][s]) for s in STATE_LABELS])
+    expect(table.locator("tr.percentages td")).to_have_text(
+        [f"{summary['percentages'][s]} %" if s in summary["percentages"] else "—" for s in STATE_LABELS]
+    )
     expect(page.locator("#coverage-rows tbody tr")).to_have_count(summary["assessable"])
     expect(page.locator("#coverage-rows tr.state-covered")).to_have_count(3)
     page.screenshot(path=str(COVERAGE_SCREENSHOT), full_page=False)

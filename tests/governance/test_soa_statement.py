@@ -304,3 +304,12 @@ def test_it_lists_all_38_annex_a_controls_of_the_shipped_catalog(db, officer):
     assert all(entry["status"] == "no_control" for entry in statement)
     rows = list(csv.reader(io.StringIO(soa.export_csv(statement))))
     assert [row[0] for row in rows[1:]] == refs
+
+
+def test_it_reads_a_requirement_whose_only_implementations_are_not_applicable_as_not_applicable(db):
+    from governance.services.soa import _requirement_status
+
+    both_excluded = [["not_applicable"], ["not_applicable"]]
+    assert _requirement_status(True, [{"id": 1}], both_excluded) == "not_applicable"
+    assert _requirement_status(True, [{"id": 1}], [["not_applicable"], ["in_progress"]]) == "in_progress"
+    assert _requirement_status(True, [{"id": 1}], [[]]) == "not_started"
