@@ -92,7 +92,6 @@ def main() -> int:
 
         database_settings(VAR_DIR)  # starts the embedded server once, before the others attach
     manage("migrate", "--no-input", "-v", "0")
-    manage("load_catalogs")
     manage("seed_demo")
     token = manage(
         "create_token",

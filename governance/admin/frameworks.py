@@ -1,6 +1,7 @@
 """Framework catalogs in the admin: a browser per framework, requirement pages with their
 mappings and controls, and coverage per framework and scope."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -11,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
 from governance.models import AISystem, Framework, Requirement, RequirementMapping, Team
+from governance.services import mappings
 from governance.services.coverage import STATE_LABELS, STATES, Scope, coverage_rows, coverage_summary
 
 
@@ -216,10 +218,35 @@ def _inverse(relationship: str) -> str:
     }.get(relationship, "related to")
 
 
+class RequirementMappingForm(forms.ModelForm):
+    class Meta:
+        model = RequirementMapping
+        fields = ["source", "target", "relationship", "provenance", "rationale"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") and data.get("target"):
+            probe = RequirementMapping(pk=self.instance.pk, source=data["source"], target=data["target"])
+            if message := mappings.pair_error(probe):
+                self.add_error("target", message)
+        return data
+
+
 @admin.register(RequirementMapping)
 class RequirementMappingAdmin(ChangeHistoryMixin, admin.ModelAdmin):
+    form = RequirementMappingForm
     list_display = ["source", "relationship", "target", "provenance"]
     list_filter = ["relationship", "source__framework", "target__framework", "provenance"]
     search_fields = ["source__ref_id", "target__ref_id", "rationale"]
     list_select_related = ["source__framework", "target__framework"]
     autocomplete_fields = ["source", "target"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        if change:
+            mappings.update_mapping(actor=request.user, mapping=obj, changes=fields)
+        else:
+            obj.pk = mappings.create_mapping(actor=request.user, data=fields).pk
+
+    def delete_model(self, request, obj):
+        mappings.delete_mapping(actor=request.user, mapping=obj)

@@ -32,7 +32,8 @@ def resolve_framework(code: str, version: str | None) -> Framework:
         frameworks = frameworks.filter(version=version)
     framework = frameworks.order_by("-version").first()
     if framework is None:
-        raise serializers.ValidationError({"framework": f"No framework {code!r} {version or ''} is loaded."})
+        wanted = f"{code} {version}" if version else code
+        raise serializers.ValidationError({"framework": f"No framework {wanted!r} is loaded."})
     return framework
 
 

@@ -233,7 +233,8 @@ class EvidenceViewSet(ServiceModelViewSet):
     serializer_class = EvidenceSerializer
     filterset_class = EvidenceFilter
     parser_classes = [MultiPartParser, JSONParser]
-    ordering_fields = ["created_at", "collected_on", "valid_until", "title"]
+    # Only columns that are never empty: cursor pagination stops at NULLs.
+    ordering_fields = ["created_at", "collected_on", "title"]
     instance_kwarg = "evidence"
     delete_service = staticmethod(evidence_service.delete_evidence)
 

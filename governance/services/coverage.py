@@ -17,8 +17,8 @@ every scope; per-system implementations count in their system's scope and their 
 the organisation's: one system implementing a control does not make the organisation compliant
 (the Statement of Applicability reads scopes the same way).
 
-Everything is computed by one SQL statement whatever the number of requirements, controls or
-implementations.
+``coverage_summary`` and ``coverage_rows`` are one SQL statement each, whatever the number of
+requirements, controls or implementations.
 """
 
 from __future__ import annotations

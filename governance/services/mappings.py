@@ -46,7 +46,7 @@ def _validate(mapping: RequirementMapping) -> None:
         errors = {field: list(messages) for field, messages in exc.message_dict.items()}
 
     if not errors.keys() & {"source", "target"}:
-        message = _pair_error(mapping)
+        message = pair_error(mapping)
         if message:
             errors["target"] = [message]
     if errors:
@@ -55,7 +55,8 @@ def _validate(mapping: RequirementMapping) -> None:
     mapping.validate_constraints()
 
 
-def _pair_error(mapping: RequirementMapping) -> str | None:
+def pair_error(mapping: RequirementMapping) -> str | None:
+    """Why this pair cannot be mapped (itself, already mapped, or mapped the other way), if it cannot."""
     if mapping.source_id == mapping.target_id:
         return "A requirement cannot be mapped to itself."
     others = RequirementMapping.objects.exclude(pk=mapping.pk) if mapping.pk else RequirementMapping.objects

@@ -498,3 +498,24 @@ def test_it_lists_the_crosswalked_ai_rmf_subcategories_of_iso_a_6_2_6(api_as, au
     assert sorted(m["other"]["ref_id"] for m in from_rmf) == sorted(expected)
     assert all(m["direction"] == "incoming" and m["other"]["version"] == "1.0" for m in from_rmf)
     assert {m["relationship"] for m in from_rmf} == {"related"}
+
+
+def test_it_applies_the_same_pair_rules_to_mappings_made_in_the_admin(client, officer, catalog):
+    client.force_login(officer)
+    reverse = {
+        "source": catalog["control"].pk,
+        "target": catalog["govern"].pk,
+        "relationship": "superset",
+        "provenance": "Our own reading",
+        "rationale": "",
+    }
+    response = client.post("/admin/governance/requirementmapping/add/", reverse)
+    assert response.status_code == 200
+    assert "already mapped the other way round" in response.content.decode()
+    assert RequirementMapping.objects.count() == 1
+
+    fresh = {**reverse, "target": catalog["measure"].pk, "relationship": "intersect"}
+    assert client.post("/admin/governance/requirementmapping/add/", fresh).status_code == 302
+    created = RequirementMapping.objects.get(target=catalog["measure"])
+    assert ChangeEvent.objects.filter(table_name="governance_requirementmapping", actor="officer").exists()
+    assert created.relationship == "intersect"
