@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from governance.models import (
     Applicability,
@@ -21,8 +21,8 @@ from governance.models import (
 )
 from governance.services.catalogs import load_catalogs
 from governance.services.coverage import STATE_LABELS, coverage_summary
+from tests.browser import chromium, log_in
 from tests.factories import AISystemFactory
-from tests.governance.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,18 +34,8 @@ ANNEX_A_CONTROLS = 38
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `python scripts/ensure_browser.py` (make test does).")
-    # Playwright's sync API keeps an event loop on this thread; the ORM calls made by the tests
-    # and their fixtures are still plain synchronous code.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
