@@ -3,6 +3,7 @@
 import pytest
 
 from governance.models import AIModel, AISystem, Team
+from tests import matrix
 from tests.factories import AIModelFactory, AISystemFactory, TeamFactory, system_payload
 
 SYSTEM_PAYLOAD = system_payload()
@@ -53,12 +54,7 @@ EXPECTED = {
         "delete": {"officer": 204, "engineer": 403, "other_engineer": 403, "auditor": 403},
     },
 }
-CASES = [
-    (endpoint, action, persona, status)
-    for endpoint, actions in EXPECTED.items()
-    for action, by_persona in actions.items()
-    for persona, status in by_persona.items()
-]
+CASES = matrix.cases(EXPECTED)
 
 
 @pytest.mark.parametrize("endpoint,action,persona,expected", CASES)
@@ -68,25 +64,8 @@ def test_it_enforces_roles_and_scope(endpoint, action, persona, expected, person
     base = f"/api/v1/{endpoint}/"
     before = model.objects.count()
 
-    if action == "list":
-        response = client.get(base)
-    elif action == "detail":
-        response = client.get(f"{base}{lookup}/")
-    elif action == "create":
-        response = client.post(base, create_payload, format="json")
-    elif action == "update":
-        response = client.patch(f"{base}{lookup}/", patch_payload, format="json")
-    else:
-        response = client.delete(f"{base}{lookup}/")
-
-    assert response.status_code == expected, response.content
-    if expected >= 400:
-        assert model.objects.count() == before, "a refused request must change nothing"
-        assert response.json()["status"] == expected
-    if action == "create" and expected == 201:
-        assert model.objects.count() == before + 1
-    if action == "delete" and expected == 204:
-        assert model.objects.count() == before - 1
+    response = matrix.perform(client, action, base, lookup, create=create_payload, patch=patch_payload)
+    matrix.assert_outcome(response, action, expected, model, before)
 
 
 def test_it_hides_other_teams_systems_from_lists(api_as, engineer, other_engineer, system_a):

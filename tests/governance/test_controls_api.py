@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from governance.models import ChangeEvent, Control, ControlImplementation
+from tests import matrix
 from tests.factories import (
     AISystemFactory,
     ControlFactory,
@@ -59,12 +60,7 @@ EXPECTED = {
         "delete": {"officer": 204, "engineer": 204, "other_engineer": 404, "auditor": 403},
     },
 }
-CASES = [
-    (endpoint, action, persona, status)
-    for endpoint, actions in EXPECTED.items()
-    for action, by_persona in actions.items()
-    for persona, status in by_persona.items()
-]
+CASES = matrix.cases(EXPECTED)
 
 
 @pytest.mark.parametrize("endpoint,action,persona,expected", CASES)
@@ -74,27 +70,11 @@ def test_it_enforces_roles_and_scope(endpoint, action, persona, expected, person
     base = f"/api/v1/{endpoint}/"
     before = model.objects.count()
 
-    if action == "list":
-        response = client.get(base)
-    elif action == "detail":
-        response = client.get(f"{base}{lookup}/")
-    elif action == "create":
-        response = client.post(base, create_payload, format="json")
-    elif action == "update":
-        response = client.patch(f"{base}{lookup}/", patch_payload, format="json")
-    else:
-        response = client.delete(f"{base}{lookup}/")
-
-    assert response.status_code == expected, response.content
+    response = matrix.perform(client, action, base, lookup, create=create_payload, patch=patch_payload)
+    matrix.assert_outcome(response, action, expected, model, before)
     if expected >= 400:
-        assert model.objects.count() == before, "a refused request must change nothing"
-        assert response.json()["status"] == expected
         key = "code" if model is Control else "pk"
         assert getattr(model.objects.get(**{key: lookup}), field) == original
-    if action == "create" and expected == 201:
-        assert model.objects.count() == before + 1
-    if action == "delete" and expected == 204:
-        assert model.objects.count() == before - 1
 
 
 # endpoint -> persona -> expected status, for an organisation-wide implementation
