@@ -354,6 +354,21 @@ def _link_references(evidence: Evidence, implementation_ids: list[int], requirem
     evidence.requirements.set(requirement_ids)
 
 
+def _new_evidence(*, actor: User, kind: str, team, implementations, requirements, **fields):
+    """The checks every new evidence passes (permission, team scope, linked rows the actor can
+    see), and the unsaved row with the ids of what it will be linked to."""
+    require_permission(actor, "add_evidence")
+    check_evidence_scope(actor=actor, team=team)
+    implementation_ids = _visible_ids(
+        actor, implementations, ControlImplementation, field="implementations", label="control implementation"
+    )
+    requirement_ids = _visible_ids(
+        actor, requirements, Requirement, field="requirements", label="requirement"
+    )
+    evidence = Evidence(kind=kind, team=team, uploaded_by=actor, **fields)
+    return evidence, implementation_ids, requirement_ids
+
+
 @transaction.atomic
 def add_file_evidence(
     *,
@@ -375,24 +390,18 @@ def add_file_evidence(
     the actor, the model's own rules, then the file's size and type. If saving the row fails
     after the file was stored, the file is removed again.
     """
-    require_permission(actor, "add_evidence")
-    check_evidence_scope(actor=actor, team=team)
-    implementation_ids = _visible_ids(
-        actor, implementations, ControlImplementation, field="implementations", label="control implementation"
-    )
-    requirement_ids = _visible_ids(
-        actor, requirements, Requirement, field="requirements", label="requirement"
-    )
-    evidence = Evidence(
+    evidence, implementation_ids, requirement_ids = _new_evidence(
+        actor=actor,
         kind=EvidenceKind.FILE,
+        team=team,
+        implementations=implementations,
+        requirements=requirements,
         title=title,
         description=description,
-        team=team,
         owner=owner,
         collected_on=collected_on,
         valid_from=valid_from,
         valid_until=valid_until,
-        uploaded_by=actor,
     )
     evidence.full_clean(exclude=["file", "original_name", "sha256", "size", "content_type"])
     inspected = inspect_upload(upload)
@@ -433,27 +442,21 @@ def add_link_evidence(
     requirements: Iterable[Requirement] = (),
 ) -> Evidence:
     """Record a link (a dashboard, a ticket, a document in another system) as evidence."""
-    require_permission(actor, "add_evidence")
-    check_evidence_scope(actor=actor, team=team)
-    implementation_ids = _visible_ids(
-        actor, implementations, ControlImplementation, field="implementations", label="control implementation"
-    )
-    requirement_ids = _visible_ids(
-        actor, requirements, Requirement, field="requirements", label="requirement"
-    )
-    _check_url(url or "")
-    evidence = Evidence(
+    evidence, implementation_ids, requirement_ids = _new_evidence(
+        actor=actor,
         kind=EvidenceKind.LINK,
+        team=team,
+        implementations=implementations,
+        requirements=requirements,
         url=url,
         title=title,
         description=description,
-        team=team,
         owner=owner,
         collected_on=collected_on,
         valid_from=valid_from,
         valid_until=valid_until,
-        uploaded_by=actor,
     )
+    _check_url(url or "")
     evidence.full_clean()
     evidence.save()
     _link_references(evidence, implementation_ids, requirement_ids)
