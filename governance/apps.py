@@ -12,7 +12,9 @@ class GovernanceConfig(AppConfig):
         from governance.change_context import install_on_connection
 
         connection_created.connect(install_on_connection, dispatch_uid="verity_change_context")
-        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="verity_sync_roles")
+        # After every app's migrate (not only governance's): other apps' permissions are created
+        # by their own post_migrate, and roles include them.
+        post_migrate.connect(_sync_roles, dispatch_uid="verity_sync_roles")
 
 
 def _sync_roles(sender, using="default", **kwargs) -> None:

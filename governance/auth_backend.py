@@ -10,17 +10,12 @@ from functools import lru_cache
 
 from django.contrib.auth.backends import ModelBackend
 
-from governance.roles import ROLE_PERMISSIONS
+from governance.roles import permission_names
 
 
 @lru_cache(maxsize=16)
 def permissions_of(roles: frozenset[str]) -> frozenset[str]:
-    return frozenset(
-        f"governance.{action}_{model}"
-        for role in roles
-        for model, actions in ROLE_PERMISSIONS.get(role, {}).items()
-        for action in actions
-    )
+    return frozenset(name for role in roles for name in permission_names(role))
 
 
 class RolePermissionBackend(ModelBackend):

@@ -27,6 +27,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "risk": _CRUD,
         "applicability": _CRUD,
         "soaversion": ("add", "view"),  # approving adds a version; versions never change
+        "incidents.incident": ("add", "change", "view"),  # never deleted: rejected or closed instead
+        "incidents.timelineentry": ("add", "view"),
+        "incidents.correctiveaction": _CRUD,
+        "incidents.referenceincident": ("view",),
     },
     Role.ENGINEER: {
         "aisystem": _CRUD,
@@ -45,6 +49,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "risk": _CRUD,  # their teams' systems' risks
         "applicability": ("view",),
         "soaversion": ("view",),
+        "incidents.incident": ("add", "change", "view"),  # their teams' systems only
+        "incidents.timelineentry": ("add", "view"),
+        "incidents.correctiveaction": ("add", "change", "view"),
+        "incidents.referenceincident": ("view",),
     },
     Role.AUDITOR: {
         "aisystem": ("view",),
@@ -64,6 +72,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "risk": ("view",),
         "applicability": ("view",),
         "soaversion": ("view",),
+        "incidents.incident": ("view",),
+        "incidents.timelineentry": ("view",),
+        "incidents.correctiveaction": ("view",),
+        "incidents.referenceincident": ("view",),
     },
 }
 
@@ -80,13 +92,26 @@ def sync_role_groups(apps, schema_editor=None) -> None:
     apply_role_permissions(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
+def permission_names(role: str) -> set[str]:
+    """``{"<app>.<action>_<model>"}`` for a role; model keys without an app are governance's."""
+    names = set()
+    for key, actions in ROLE_PERMISSIONS.get(role, {}).items():
+        app, _, model = key.rpartition(".")
+        names.update(f"{app or 'governance'}.{action}_{model}" for action in actions)
+    return names
+
+
 def apply_role_permissions(Group, Permission) -> dict:
     """Give each role group exactly its permissions; returns the groups by role."""
+    from django.db.models import Q
+
     groups = {}
-    for role, models in ROLE_PERMISSIONS.items():
+    for role in ROLE_PERMISSIONS:
         group, _ = Group.objects.get_or_create(name=role)
-        codenames = [f"{action}_{model}" for model, actions in models.items() for action in actions]
-        perms = Permission.objects.filter(content_type__app_label="governance", codename__in=codenames)
-        group.permissions.set(perms)
+        wanted = Q(pk__in=[])
+        for name in permission_names(role):
+            app, codename = name.split(".")
+            wanted |= Q(content_type__app_label=app, codename=codename)
+        group.permissions.set(Permission.objects.filter(wanted))
         groups[role] = group
     return groups

@@ -1,1 +1,0 @@
-"""Incident models arrive with the incident register; the app is in place for the layout."""
