@@ -1,13 +1,14 @@
-"""Enumerations of the incident register. Values are stable API identifiers."""
+"""Enumerations of the incident register. Values are stable API identifiers.
+
+Severity and the Art. 3(49) grounds are plain ``StrEnum``s with labels (and, for severity, a
+description of when to use it), because the pure clock functions in ``incidents.services.clocks``
+use them too; model fields take their ``choices()``.
+"""
+
+from enum import Enum, StrEnum
+from typing import Self
 
 from django.db import models
-
-
-class Severity(models.TextChoices):
-    SEV1 = "SEV1", "SEV1: critical harm, or imminent risk to people, rights or safety"
-    SEV2 = "SEV2", "SEV2: major harm or a major failure of a control"
-    SEV3 = "SEV3", "SEV3: moderate, contained harm"
-    SEV4 = "SEV4", "SEV4: minor issue, no harm to people"
 
 
 class IncidentStatus(models.TextChoices):
@@ -54,25 +55,6 @@ class HarmLevel(models.TextChoices):
     UNCLEAR = "unclear", "Unclear"
 
 
-class SeriousIncidentGround(models.TextChoices):
-    """Art. 3(49) of the EU AI Act: what makes an incident serious."""
-
-    DEATH = "death", "Death of a person (Art. 3(49)(a))"
-    HEALTH = "health", "Serious harm to a person's health (Art. 3(49)(a))"
-    CRITICAL_INFRASTRUCTURE = (
-        "critical_infrastructure",
-        "Serious, irreversible disruption of critical infrastructure (Art. 3(49)(b))",
-    )
-    FUNDAMENTAL_RIGHTS = (
-        "fundamental_rights",
-        "Infringement of fundamental-rights obligations (Art. 3(49)(c))",
-    )
-    PROPERTY_ENVIRONMENT = (
-        "property_environment",
-        "Serious harm to property or the environment (Art. 3(49)(d))",
-    )
-
-
 class TimelineKind(models.TextChoices):
     COMMENT = "comment", "Comment"
     STATUS_CHANGE = "status_change", "Status change"
@@ -88,3 +70,98 @@ class CorrectiveActionStatus(models.TextChoices):
     DONE = "done", "Done, awaiting verification"
     VERIFIED = "verified", "Verified"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class _LabelledEnum(StrEnum):
+    """A ``StrEnum`` whose members carry a human label (and optionally a description)."""
+
+    label: str
+    description: str
+
+    def __new__(cls, value: str, label: str, description: str = "") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        member.description = description
+        return member
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        """``(value, label)`` pairs, in declaration order, e.g. for a model field's ``choices``."""
+        return [(member.value, member.label) for member in cls]
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        """The member for ``value`` (a member, its string value or another str enum's member).
+
+        Raises ``ValueError`` naming the allowed values when ``value`` is not one of them.
+        """
+        raw = value.value if isinstance(value, Enum) else value
+        if isinstance(raw, str):
+            try:
+                return cls(raw)
+            except ValueError:
+                pass
+        allowed = ", ".join(member.value for member in cls)
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}; expected one of: {allowed}")
+
+
+class SeriousIncidentGround(_LabelledEnum):
+    """What makes an incident "serious" under Art. 3(49) of the EU AI Act.
+
+    Art. 3(49): "'serious incident' means an incident or malfunctioning of an AI system that
+    directly or indirectly leads to any of the following: (a) the death of a person, or serious
+    harm to a person's health; (b) a serious and irreversible disruption of the management or
+    operation of critical infrastructure; (c) the infringement of obligations under Union law
+    intended to protect fundamental rights; (d) serious harm to property or the environment".
+    Point (a) is split in two because death has its own deadline (Art. 73(4)).
+    """
+
+    DEATH = "death", "Death of a person (Art. 3(49)(a))"
+    HEALTH = "health", "Serious harm to a person's health (Art. 3(49)(a))"
+    CRITICAL_INFRASTRUCTURE = (
+        "critical_infrastructure",
+        "Serious and irreversible disruption of the management or operation of critical infrastructure"
+        " (Art. 3(49)(b))",
+    )
+    FUNDAMENTAL_RIGHTS = (
+        "fundamental_rights",
+        "Infringement of obligations under Union law intended to protect fundamental rights (Art. 3(49)(c))",
+    )
+    PROPERTY_ENVIRONMENT = (
+        "property_environment",
+        "Serious harm to property or the environment (Art. 3(49)(d))",
+    )
+
+
+class Severity(_LabelledEnum):
+    """Incident severity; it sets the response and resolution SLAs (see :data:`DEFAULT_SLAS`).
+
+    ``label`` is short, ``description`` says when to use the level.
+    """
+
+    SEV1 = (
+        "SEV1",
+        "SEV1: critical",
+        "Critical harm or imminent risk: a safety or legal exposure affecting people now, e.g. unsafe"
+        " advice acted on, unlawful discrimination in live decisions, a likely serious incident under"
+        " Art. 73.",
+    )
+    SEV2 = (
+        "SEV2",
+        "SEV2: major",
+        "Major harm or exposure that is contained or not yet affecting people broadly, e.g. a key"
+        " control failing on a high-risk system, a systematic bias found before wide impact.",
+    )
+    SEV3 = (
+        "SEV3",
+        "SEV3: moderate",
+        "Moderate, limited harm with a workaround, e.g. degraded output quality or isolated"
+        " hallucinations caught by review.",
+    )
+    SEV4 = (
+        "SEV4",
+        "SEV4: minor",
+        "Minor issue with no harm to people, e.g. a documentation gap, a cosmetic defect or a near miss"
+        " with no effect.",
+    )

@@ -53,7 +53,7 @@ class Incident(models.Model):
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    severity = models.CharField(max_length=4, choices=choices.Severity.choices)
+    severity = models.CharField(max_length=4, choices=choices.Severity.choices())
     status = models.CharField(
         max_length=20, choices=choices.IncidentStatus.choices, default=choices.IncidentStatus.REPORTED
     )
@@ -74,7 +74,7 @@ class Incident(models.Model):
     # EU AI Act Art. 73
     is_serious = models.BooleanField("serious incident", default=False)
     serious_ground = models.CharField(
-        max_length=30, choices=choices.SeriousIncidentGround.choices, blank=True
+        max_length=30, choices=choices.SeriousIncidentGround.choices(), blank=True
     )
     widespread_infringement = models.BooleanField(default=False, help_text="Art. 3(61)")
     report_due_at = models.DateTimeField(null=True, blank=True, editable=False)

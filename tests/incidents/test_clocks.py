@@ -1,0 +1,647 @@
+"""Regulatory (EU AI Act Art. 73) and SLA clocks: pure functions, table-tested."""
+
+import dataclasses
+import math
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from incidents.services.clocks import (
+    DEFAULT_SLAS,
+    DeadlineStatus,
+    ReportingDeadline,
+    SeriousIncidentGround,
+    Severity,
+    Sla,
+    SlaState,
+    art73_deadline,
+    sla_for,
+    sla_state,
+    sla_table,
+)
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+G = SeriousIncidentGround
+H = timedelta(hours=1)
+D = timedelta(days=1)
+US = timedelta(microseconds=1)
+
+
+def bxl(*args, fold=0):
+    return datetime(*args, tzinfo=BRUSSELS, fold=fold)
+
+
+def utc(*args):
+    return datetime(*args, tzinfo=UTC)
+
+
+def end_of(year, month, day, tz=BRUSSELS):
+    return datetime(year, month, day, 23, 59, 59, 999999, tzinfo=tz)
+
+
+class ForeignGround(StrEnum):
+    """Stands in for another str enum with the same values (e.g. a model's TextChoices)."""
+
+    DEATH_OF_A_PERSON = "death"
+    INFRA = "critical_infrastructure"
+
+
+class ForeignSeverity(StrEnum):
+    CRITICAL = "SEV1"
+
+
+# --------------------------------------------------------------------------------------------
+# Enumerations
+# --------------------------------------------------------------------------------------------
+
+
+def test_it_defines_the_art_3_49_grounds_with_labels_citing_the_point():
+    assert [g.value for g in G] == [
+        "death",
+        "health",
+        "critical_infrastructure",
+        "fundamental_rights",
+        "property_environment",
+    ]
+    points = {g: g.label.rsplit("(Art. 3(49)", 1)[1] for g in G}
+    assert points == {
+        G.DEATH: "(a))",
+        G.HEALTH: "(a))",
+        G.CRITICAL_INFRASTRUCTURE: "(b))",
+        G.FUNDAMENTAL_RIGHTS: "(c))",
+        G.PROPERTY_ENVIRONMENT: "(d))",
+    }
+    assert G.choices()[0] == ("death", "Death of a person (Art. 3(49)(a))")
+    assert max(len(g.value) for g in G) <= 30
+
+
+def test_it_defines_four_severities_with_labels_and_meanings():
+    assert [s.value for s in Severity] == ["SEV1", "SEV2", "SEV3", "SEV4"]
+    assert [s.label for s in Severity] == ["SEV1: critical", "SEV2: major", "SEV3: moderate", "SEV4: minor"]
+    assert all(s.description for s in Severity)
+    assert "affecting people now" in Severity.SEV1.description
+    assert Severity.SEV1 == "SEV1" and str(Severity.SEV1) == "SEV1"
+
+
+@pytest.mark.parametrize(
+    "enum,value,expected",
+    [
+        (G, "death", G.DEATH),
+        (G, G.HEALTH, G.HEALTH),
+        (G, ForeignGround.DEATH_OF_A_PERSON, G.DEATH),
+        (Severity, "SEV2", Severity.SEV2),
+        (Severity, ForeignSeverity.CRITICAL, Severity.SEV1),
+    ],
+)
+def test_it_parses_values_members_and_other_str_enums(enum, value, expected):
+    assert enum.parse(value) is expected
+
+
+@pytest.mark.parametrize(
+    "enum,value", [(G, "murder"), (G, None), (G, 3), (Severity, "sev1"), (Severity, "SEV5")]
+)
+def test_it_rejects_unknown_values_naming_the_allowed_ones(enum, value):
+    with pytest.raises(ValueError, match="expected one of: .*"):
+        enum.parse(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Art. 73: which period applies
+# --------------------------------------------------------------------------------------------
+
+AWARE = bxl(2025, 6, 10, 14, 0)  # a Tuesday in summer time
+
+GROUND_CASES = [
+    # (ground, widespread, days, paragraph)
+    (G.DEATH, False, 10, "Art. 73(4)"),
+    (G.HEALTH, False, 15, "Art. 73(2)"),
+    (G.CRITICAL_INFRASTRUCTURE, False, 2, "Art. 73(3)"),
+    (G.FUNDAMENTAL_RIGHTS, False, 15, "Art. 73(2)"),
+    (G.PROPERTY_ENVIRONMENT, False, 15, "Art. 73(2)"),
+    (G.DEATH, True, 2, "Art. 73(3)"),
+    (G.HEALTH, True, 2, "Art. 73(3)"),
+    (G.CRITICAL_INFRASTRUCTURE, True, 2, "Art. 73(3)"),
+    (G.FUNDAMENTAL_RIGHTS, True, 2, "Art. 73(3)"),
+    (G.PROPERTY_ENVIRONMENT, True, 2, "Art. 73(3)"),
+    (None, True, 2, "Art. 73(3)"),
+    ("", True, 2, "Art. 73(3)"),
+    ("death", False, 10, "Art. 73(4)"),
+    ("fundamental_rights", False, 15, "Art. 73(2)"),
+    (ForeignGround.INFRA, False, 2, "Art. 73(3)"),
+    ([G.DEATH, G.HEALTH], False, 10, "Art. 73(4)"),
+    ([G.HEALTH, G.CRITICAL_INFRASTRUCTURE], False, 2, "Art. 73(3)"),
+    (["property_environment", "fundamental_rights"], False, 15, "Art. 73(2)"),
+    ([G.DEATH, G.FUNDAMENTAL_RIGHTS], True, 2, "Art. 73(3)"),
+]
+
+
+@pytest.mark.parametrize("ground,widespread,days,paragraph", GROUND_CASES)
+def test_it_applies_the_strictest_art_73_period(ground, widespread, days, paragraph):
+    deadline = art73_deadline(ground=ground, widespread=widespread, became_aware_at=AWARE)
+    assert (deadline.days, deadline.paragraph) == (days, paragraph)
+    assert deadline.due_at == end_of(2025, 6, 10 + days)
+    assert deadline.reason.endswith(f"({paragraph}).")
+    assert "immediately" in deadline.reason
+
+
+@pytest.mark.parametrize(
+    "ground,widespread,starts_with",
+    [
+        (G.DEATH, False, "Death of a person: report immediately"),
+        (G.HEALTH, False, "Serious harm to a person's health: report immediately"),
+        (G.DEATH, True, "Widespread infringement: report immediately, and not later than 2 days"),
+        (
+            G.CRITICAL_INFRASTRUCTURE,
+            True,
+            "Widespread infringement and Serious and irreversible disruption of critical infrastructure:",
+        ),
+        ([G.HEALTH, G.HEALTH], False, "Serious harm to a person's health: "),
+    ],
+)
+def test_it_says_why_the_period_applies(ground, widespread, starts_with):
+    deadline = art73_deadline(ground=ground, widespread=widespread, became_aware_at=AWARE)
+    assert deadline.reason.startswith(starts_with)
+
+
+# --------------------------------------------------------------------------------------------
+# Art. 73: counting days (Regulation 1182/71)
+# --------------------------------------------------------------------------------------------
+
+CALENDAR_CASES = [
+    # (id, became_aware_at, ground, expected due_at in Brussels, same instant in UTC)
+    (
+        "evening, last second of the day",
+        bxl(2025, 6, 10, 23, 59, 59),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2025, 6, 12),
+        utc(2025, 6, 12, 21, 59, 59, 999999),
+    ),
+    (
+        "evening in UTC is already the next day in Brussels",
+        utc(2025, 6, 10, 22, 30),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2025, 6, 13),
+        utc(2025, 6, 13, 21, 59, 59, 999999),
+    ),
+    (
+        "evening in UTC, still the same day in Brussels",
+        utc(2025, 6, 10, 21, 59, 59),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2025, 6, 12),
+        utc(2025, 6, 12, 21, 59, 59, 999999),
+    ),
+    (
+        "first microsecond of the day",
+        bxl(2025, 6, 11, 0, 0),
+        G.DEATH,
+        end_of(2025, 6, 21),
+        utc(2025, 6, 21, 21, 59, 59, 999999),
+    ),
+    (
+        "spring DST: aware the Saturday evening before",
+        bxl(2025, 3, 29, 23, 30),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2025, 3, 31),
+        utc(2025, 3, 31, 21, 59, 59, 999999),
+    ),
+    (
+        "spring DST: deadline on the 23-hour day",
+        bxl(2025, 3, 28, 10, 0),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2025, 3, 30),
+        utc(2025, 3, 30, 21, 59, 59, 999999),
+    ),
+    (
+        "spring DST: aware on the day itself",
+        bxl(2025, 3, 30, 3, 30),
+        G.DEATH,
+        end_of(2025, 4, 9),
+        utc(2025, 4, 9, 21, 59, 59, 999999),
+    ),
+    (
+        "autumn DST: deadline on the 25-hour day",
+        bxl(2025, 10, 24, 12, 0),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2025, 10, 26),
+        utc(2025, 10, 26, 22, 59, 59, 999999),
+    ),
+    (
+        "autumn DST: aware in the repeated hour (second pass)",
+        bxl(2025, 10, 26, 2, 30, fold=1),
+        G.DEATH,
+        end_of(2025, 11, 5),
+        utc(2025, 11, 5, 22, 59, 59, 999999),
+    ),
+    (
+        "autumn DST: aware in the repeated hour, given in UTC",
+        utc(2025, 10, 26, 0, 30),
+        G.DEATH,
+        end_of(2025, 11, 5),
+        utc(2025, 11, 5, 22, 59, 59, 999999),
+    ),
+    (
+        "autumn DST: summer-time awareness, winter-time deadline",
+        bxl(2025, 10, 20, 9, 0),
+        G.HEALTH,
+        end_of(2025, 11, 4),
+        utc(2025, 11, 4, 22, 59, 59, 999999),
+    ),
+    (
+        "year end: deadline on New Year's Day, not extended",
+        bxl(2025, 12, 30, 18, 0),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2026, 1, 1),
+        utc(2026, 1, 1, 22, 59, 59, 999999),
+    ),
+    (
+        "year end: aware on New Year's Eve",
+        bxl(2025, 12, 31, 23, 30),
+        G.DEATH,
+        end_of(2026, 1, 10),
+        utc(2026, 1, 10, 22, 59, 59, 999999),
+    ),
+    (
+        "year end: New Year's Eve in UTC is New Year's Day in Brussels",
+        utc(2025, 12, 31, 23, 30),
+        G.HEALTH,
+        end_of(2026, 1, 16),
+        utc(2026, 1, 16, 22, 59, 59, 999999),
+    ),
+    (
+        "year end: 15 days across it",
+        bxl(2025, 12, 20, 8, 0),
+        G.PROPERTY_ENVIRONMENT,
+        end_of(2026, 1, 4),
+        utc(2026, 1, 4, 22, 59, 59, 999999),
+    ),
+    (
+        "leap day",
+        bxl(2028, 2, 27, 12, 0),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2028, 2, 29),
+        utc(2028, 2, 29, 22, 59, 59, 999999),
+    ),
+    (
+        "weekend: a deadline on Sunday stays on Sunday",
+        bxl(2025, 6, 13, 9, 0),
+        G.CRITICAL_INFRASTRUCTURE,
+        end_of(2025, 6, 15),
+        utc(2025, 6, 15, 21, 59, 59, 999999),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "became_aware_at,ground,due_local,due_utc",
+    [case[1:] for case in CALENDAR_CASES],
+    ids=[case[0] for case in CALENDAR_CASES],
+)
+def test_it_ends_the_period_with_the_last_day_in_brussels(became_aware_at, ground, due_local, due_utc):
+    deadline = art73_deadline(ground=ground, widespread=False, became_aware_at=became_aware_at)
+    assert deadline.due_at == due_local == due_utc
+    assert deadline.due_at.tzinfo == BRUSSELS
+    local = deadline.due_at.replace(tzinfo=None)
+    assert local == due_local.replace(tzinfo=None), "reported as Brussels wall-clock time"
+    next_start = (deadline.due_at.astimezone(UTC) + US).astimezone(BRUSSELS)
+    assert next_start.time().isoformat() == "00:00:00", "one microsecond later the next day starts"
+
+
+@pytest.mark.parametrize(
+    "tz,became_aware_at,due_utc",
+    [
+        ("UTC", utc(2025, 6, 10, 22, 30), utc(2025, 6, 12, 23, 59, 59, 999999)),
+        (UTC, utc(2025, 6, 10, 22, 30), utc(2025, 6, 12, 23, 59, 59, 999999)),
+        ("Europe/Lisbon", utc(2025, 6, 10, 22, 30), utc(2025, 6, 12, 22, 59, 59, 999999)),
+        (ZoneInfo("Europe/Helsinki"), utc(2025, 6, 10, 21, 30), utc(2025, 6, 13, 20, 59, 59, 999999)),
+        # Chile moves its clocks at midnight: 2024-09-08 00:00 does not exist, the day starts at 01:00.
+        ("America/Santiago", utc(2024, 9, 5, 16, 0), utc(2024, 9, 8, 3, 59, 59, 999999)),
+    ],
+)
+def test_it_counts_days_in_a_configurable_timezone(tz, became_aware_at, due_utc):
+    deadline = art73_deadline(
+        ground=G.CRITICAL_INFRASTRUCTURE, widespread=False, became_aware_at=became_aware_at, tz=tz
+    )
+    assert deadline.due_at == due_utc
+    assert deadline.due_at.time().isoformat() == "23:59:59.999999"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"became_aware_at": datetime(2025, 6, 10, 14, 0)}, "became_aware_at must be timezone-aware"),
+        ({"ground": "murder"}, "not a valid SeriousIncidentGround"),
+        ({"ground": ["death", "murder"]}, "not a valid SeriousIncidentGround"),
+        ({"ground": None}, "give an Art. 3\\(49\\) ground or flag a widespread infringement"),
+        ({"ground": ""}, "give an Art. 3\\(49\\) ground"),
+        ({"ground": []}, "give an Art. 3\\(49\\) ground"),
+        ({"tz": "Europe/Atlantis"}, "unknown timezone 'Europe/Atlantis'"),
+    ],
+)
+def test_it_rejects_bad_input(kwargs, message):
+    arguments = {"ground": G.HEALTH, "widespread": False, "became_aware_at": AWARE} | kwargs
+    with pytest.raises(ValueError, match=message):
+        art73_deadline(**arguments)
+
+
+def test_it_takes_keyword_arguments_only_and_returns_a_frozen_value():
+    with pytest.raises(TypeError):
+        art73_deadline(G.HEALTH, False, AWARE)
+    deadline = art73_deadline(ground=G.HEALTH, widespread=False, became_aware_at=AWARE)
+    assert isinstance(deadline, ReportingDeadline)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        deadline.days = 30
+
+
+# --------------------------------------------------------------------------------------------
+# Art. 73: time left and status
+# --------------------------------------------------------------------------------------------
+
+DUE = end_of(2025, 6, 12)  # critical infrastructure, aware 2025-06-10 14:00
+
+STATUS_CASES = [
+    # (id, now, soon, status)
+    ("at awareness", AWARE, None, DeadlineStatus.ON_TRACK),
+    ("a microsecond before the last 24 hours", DUE - D - US, None, DeadlineStatus.ON_TRACK),
+    ("exactly 24 hours left", DUE - D, None, DeadlineStatus.DUE_SOON),
+    ("last evening", bxl(2025, 6, 12, 20, 0), None, DeadlineStatus.DUE_SOON),
+    ("the last microsecond is still on time", DUE, None, DeadlineStatus.DUE_SOON),
+    ("one microsecond late", DUE + US, None, DeadlineStatus.OVERDUE),
+    ("the next morning", bxl(2025, 6, 13, 8, 0), None, DeadlineStatus.OVERDUE),
+    ("the next day starts, given in UTC", utc(2025, 6, 12, 22, 0), None, DeadlineStatus.OVERDUE),
+    ("just on time, given in UTC", utc(2025, 6, 12, 21, 59, 59), None, DeadlineStatus.DUE_SOON),
+    ("a wide window", AWARE, timedelta(days=3), DeadlineStatus.DUE_SOON),
+    ("a narrow window", bxl(2025, 6, 12, 20, 0), H, DeadlineStatus.ON_TRACK),
+    ("no window at all", DUE, timedelta(0), DeadlineStatus.DUE_SOON),
+]
+
+
+@pytest.mark.parametrize(
+    "now,soon,expected", [case[1:] for case in STATUS_CASES], ids=[case[0] for case in STATUS_CASES]
+)
+def test_it_tells_overdue_due_soon_and_on_track(now, soon, expected):
+    deadline = art73_deadline(ground=G.CRITICAL_INFRASTRUCTURE, widespread=False, became_aware_at=AWARE)
+    assert deadline.due_at == DUE
+    status = deadline.status(now) if soon is None else deadline.status(now, soon=soon)
+    assert status is expected
+    assert status == expected.value
+
+
+@pytest.mark.parametrize(
+    "now,left",
+    [
+        (AWARE, timedelta(days=2, hours=9, minutes=59, seconds=59, microseconds=999999)),
+        (DUE, timedelta(0)),
+        (bxl(2025, 6, 13, 0, 0), -US),
+        (utc(2025, 6, 13, 0, 0), -(2 * H + US)),
+    ],
+)
+def test_it_measures_time_left_in_real_time(now, left):
+    deadline = art73_deadline(ground=G.CRITICAL_INFRASTRUCTURE, widespread=False, became_aware_at=AWARE)
+    assert deadline.time_left(now) == left
+
+
+def test_it_measures_time_left_across_a_dst_change_in_real_hours():
+    deadline = art73_deadline(
+        ground=G.CRITICAL_INFRASTRUCTURE, widespread=False, became_aware_at=bxl(2025, 3, 28, 10, 0)
+    )
+    # From the end of Saturday to the end of Sunday 30 March 2025: 23 real hours, not 24.
+    assert deadline.time_left(end_of(2025, 3, 29)) == 23 * H
+    assert deadline.status(end_of(2025, 3, 29) - 30 * timedelta(minutes=1)) is DeadlineStatus.DUE_SOON
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda d: d.status(datetime(2025, 6, 11, 9, 0)), "now must be timezone-aware"),
+        (lambda d: d.time_left(datetime(2025, 6, 11, 9, 0)), "now must be timezone-aware"),
+        (lambda d: d.status(AWARE, soon=-H), "soon must not be negative"),
+    ],
+)
+def test_it_rejects_naive_now_and_negative_windows(call, message):
+    deadline = art73_deadline(ground=G.CRITICAL_INFRASTRUCTURE, widespread=False, became_aware_at=AWARE)
+    with pytest.raises(ValueError, match=message):
+        call(deadline)
+
+
+# --------------------------------------------------------------------------------------------
+# SLAs by severity
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "severity,respond,resolve",
+    [
+        (Severity.SEV1, H, 24 * H),
+        (Severity.SEV2, 4 * H, 3 * D),
+        (Severity.SEV3, 24 * H, 14 * D),
+        (Severity.SEV4, 3 * D, 30 * D),
+        ("SEV1", H, 24 * H),
+        (ForeignSeverity.CRITICAL, H, 24 * H),
+    ],
+)
+def test_it_has_default_slas(severity, respond, resolve):
+    assert sla_for(severity) == Sla(respond_within=respond, resolve_within=resolve)
+    assert sla_for(severity, {}) == sla_for(severity)
+
+
+def test_it_keeps_the_defaults_read_only():
+    with pytest.raises(TypeError):
+        DEFAULT_SLAS[Severity.SEV1] = Sla(respond_within=H, resolve_within=H)
+    table = sla_table()
+    table[Severity.SEV1] = Sla(respond_within=2 * H, resolve_within=2 * H)
+    assert sla_for(Severity.SEV1).respond_within == H
+
+
+@pytest.mark.parametrize(
+    "overrides,severity,expected",
+    [
+        ({"SEV1": {"respond_hours": 2, "resolve_hours": 48}}, "SEV1", Sla(2 * H, 48 * H)),
+        ({"SEV1": {"respond_hours": 0.5}}, "SEV1", Sla(30 * timedelta(minutes=1), 24 * H)),
+        ({"SEV2": {"resolve_hours": 120}}, "SEV2", Sla(4 * H, 5 * D)),
+        ({"SEV2": {}}, "SEV2", Sla(4 * H, 3 * D)),
+        ({"SEV2": {"resolve_hours": 120}}, "SEV3", Sla(24 * H, 14 * D)),
+        ({Severity.SEV4: {"respond_hours": 8, "resolve_hours": 8}}, "SEV4", Sla(8 * H, 8 * H)),
+        ({"SEV3": {"respond_hours": 8}, "SEV4": {"respond_hours": 24}}, "SEV4", Sla(24 * H, 30 * D)),
+    ],
+)
+def test_it_applies_overrides_from_settings(overrides, severity, expected):
+    assert sla_for(severity, overrides) == expected
+    assert sla_table(overrides)[Severity(severity)] == expected
+
+
+BAD_CONFIG = [
+    # (id, overrides, message)
+    ("not a dict", [("SEV1", {})], r"VERITY_INCIDENT_SLAS must be a dict keyed by severity .*got list"),
+    (
+        "unknown severity",
+        {"SEV5": {"respond_hours": 1}},
+        r"\['SEV5'\]: unknown severity; expected one of: SEV1",
+    ),
+    ("lower-case severity", {"sev1": {"respond_hours": 1}}, r"\['sev1'\]: unknown severity"),
+    (
+        "entry not a dict",
+        {"SEV1": 4},
+        r"\['SEV1'\] must be a dict with respond_hours and/or resolve_hours, got int",
+    ),
+    (
+        "unknown key",
+        {"SEV1": {"respond_minutes": 5}},
+        r"unknown key\(s\) respond_minutes; allowed: respond_hours",
+    ),
+    (
+        "zero hours",
+        {"SEV1": {"respond_hours": 0}},
+        r"\['SEV1'\]\['respond_hours'\] must be a positive number",
+    ),
+    (
+        "negative hours",
+        {"SEV2": {"resolve_hours": -1}},
+        r"\['SEV2'\]\['resolve_hours'\] must be a positive .*-1",
+    ),
+    ("string hours", {"SEV1": {"respond_hours": "4"}}, r"must be a positive number of hours, got '4'"),
+    ("boolean hours", {"SEV1": {"respond_hours": True}}, r"must be a positive number of hours, got True"),
+    ("None hours", {"SEV1": {"respond_hours": None}}, r"got None"),
+    ("NaN hours", {"SEV1": {"respond_hours": math.nan}}, r"got nan"),
+    ("infinite hours", {"SEV1": {"resolve_hours": math.inf}}, r"got inf"),
+    (
+        "respond beyond the default resolve",
+        {"SEV1": {"respond_hours": 48}},
+        r"\['SEV1'\]: the respond period \(48 h\) must not exceed the resolve period \(24 h\)",
+    ),
+    (
+        "respond beyond resolve",
+        {"SEV3": {"respond_hours": 10, "resolve_hours": 9.5}},
+        r"respond period \(10 h\) must not exceed the resolve period \(9.5 h\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("overrides,message", [c[1:] for c in BAD_CONFIG], ids=[c[0] for c in BAD_CONFIG])
+def test_it_rejects_bad_sla_config_with_a_clear_message(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        sla_table(overrides)
+    with pytest.raises(ValueError, match=message):
+        sla_for(Severity.SEV4, overrides)
+
+
+def test_it_validates_the_whole_config_whichever_severity_is_asked_for():
+    with pytest.raises(ValueError, match=r"\['SEV4'\]\['resolve_hours'\]"):
+        sla_for("SEV1", {"SEV4": {"resolve_hours": 0}})
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: sla_for("SEV9"), "not a valid Severity"),
+        (lambda: Sla(respond_within=timedelta(0), resolve_within=H), "SLA periods must be positive"),
+        (
+            lambda: Sla(respond_within=2 * H, resolve_within=H),
+            "respond_within must not exceed resolve_within",
+        ),
+    ],
+)
+def test_it_rejects_unknown_severities_and_impossible_slas(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+REPORTED = bxl(2025, 6, 10, 9, 0)  # SEV2: respond within 4 h, resolve within 72 h
+
+BREACH_CASES = [
+    # (id, responded_at, resolved_at, now, respond_breached, resolve_breached)
+    ("open, early", None, None, REPORTED + H, False, False),
+    ("open, at the respond limit", None, None, REPORTED + 4 * H, False, False),
+    ("open, just past the respond limit", None, None, REPORTED + 4 * H + US, True, False),
+    ("responded on time, open past the resolve limit", REPORTED + 3 * H, None, REPORTED + 5 * D, False, True),
+    ("responded on time, open at the resolve limit", REPORTED + 3 * H, None, REPORTED + 72 * H, False, False),
+    ("responded late", REPORTED + 5 * H, None, REPORTED + 6 * H, True, False),
+    ("resolved exactly at the limit", REPORTED + H, REPORTED + 72 * H, REPORTED + 100 * D, False, False),
+    ("resolved late", REPORTED + H, REPORTED + 73 * H, REPORTED + 100 * D, False, True),
+    (
+        "resolved quickly without a recorded response",
+        None,
+        REPORTED + 2 * H,
+        REPORTED + 100 * D,
+        False,
+        False,
+    ),
+    (
+        "resolved after the respond limit without a response",
+        None,
+        REPORTED + 5 * H,
+        REPORTED + 5 * H,
+        True,
+        False,
+    ),
+    ("late response, on-time resolution", REPORTED + 5 * H, REPORTED + 6 * H, REPORTED + 7 * H, True, False),
+    ("times given in UTC", utc(2025, 6, 10, 11, 0), None, utc(2025, 6, 13, 7, 0, 0, 1), False, True),
+]
+
+
+@pytest.mark.parametrize(
+    "responded_at,resolved_at,now,respond_breached,resolve_breached",
+    [c[1:] for c in BREACH_CASES],
+    ids=[c[0] for c in BREACH_CASES],
+)
+def test_it_flags_sla_breaches(responded_at, resolved_at, now, respond_breached, resolve_breached):
+    state = sla_state(
+        severity=Severity.SEV2,
+        reported_at=REPORTED,
+        responded_at=responded_at,
+        resolved_at=resolved_at,
+        now=now,
+    )
+    assert state == SlaState(
+        respond_by=bxl(2025, 6, 10, 13, 0),
+        resolve_by=bxl(2025, 6, 13, 9, 0),
+        respond_breached=respond_breached,
+        resolve_breached=resolve_breached,
+    )
+
+
+def test_it_counts_sla_periods_in_real_hours_across_a_dst_change():
+    reported = bxl(2025, 3, 29, 12, 0)  # Saturday, winter time; clocks go forward that night
+    state = sla_state(
+        severity="SEV3", reported_at=reported, responded_at=None, resolved_at=None, now=reported
+    )
+    assert state.respond_by == utc(2025, 3, 30, 11, 0)
+    assert state.respond_by.tzinfo == BRUSSELS
+    assert state.respond_by.replace(tzinfo=None) == datetime(2025, 3, 30, 13, 0), (
+        "24 real hours, 13:00 summer time"
+    )
+    assert state.resolve_by.replace(tzinfo=None) == datetime(2025, 4, 12, 13, 0)
+
+
+def test_it_applies_overrides_to_the_sla_state():
+    overrides = {"SEV1": {"respond_hours": 2, "resolve_hours": 8}}
+    now = REPORTED + 90 * timedelta(minutes=1)
+    state = sla_state(
+        severity="SEV1",
+        reported_at=REPORTED,
+        responded_at=None,
+        resolved_at=None,
+        now=now,
+        overrides=overrides,
+    )
+    assert (state.respond_by, state.resolve_by) == (REPORTED + 2 * H, REPORTED + 8 * H)
+    assert not state.respond_breached
+    default = sla_state(severity="SEV1", reported_at=REPORTED, responded_at=None, resolved_at=None, now=now)
+    assert default.respond_breached
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("reported_at", datetime(2025, 6, 10, 9, 0)),
+        ("responded_at", datetime(2025, 6, 10, 10, 0)),
+        ("resolved_at", datetime(2025, 6, 10, 11, 0)),
+        ("now", datetime(2025, 6, 10, 12, 0)),
+    ],
+)
+def test_it_rejects_naive_datetimes_in_the_sla_state(field, value):
+    arguments = {"severity": "SEV2", "reported_at": REPORTED, "responded_at": None, "resolved_at": None}
+    arguments |= {"now": REPORTED + H, field: value}
+    with pytest.raises(ValueError, match=f"{field} must be timezone-aware"):
+        sla_state(**arguments)
