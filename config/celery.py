@@ -13,6 +13,7 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     "heartbeat": {"task": "governance.tasks.heartbeat", "schedule": 60.0},
+    "purge-idempotency-keys": {"task": "governance.tasks.purge_idempotency_keys", "schedule": 3600.0},
 }
 
 

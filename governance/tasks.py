@@ -3,6 +3,8 @@
 from celery import shared_task
 from django.db import connection
 
+from governance.services import idempotency
+
 
 @shared_task(name="governance.tasks.heartbeat")
 def heartbeat() -> dict:
@@ -11,3 +13,9 @@ def heartbeat() -> dict:
         cursor.execute("SELECT now(), current_database()")
         now, database = cursor.fetchone()
     return {"time": now.isoformat(), "database": database}
+
+
+@shared_task(name="governance.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Delete expired Idempotency-Key records (hourly, from beat); returns how many went."""
+    return idempotency.purge_expired()

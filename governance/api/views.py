@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 
 from governance.api import filters, serializers
+from governance.api.idempotency import IdempotentPostMixin
 from governance.models import AIModel, AISystem, Team
 from governance.services import inventory, teams
 
@@ -22,11 +23,11 @@ def crud_summaries(one: str, plural: str, **overrides: str) -> dict:
     return {action: extend_schema(summary=text) for action, text in summaries.items()}
 
 
-class ServiceModelViewSet(viewsets.ModelViewSet):
+class ServiceModelViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     """CRUD whose reads go through ``visible_to(user)`` and whose writes call services.
 
     Subclasses name their services; ``write_kwargs`` splits validated data into the keyword
-    arguments the services take.
+    arguments the services take. Every POST honours ``Idempotency-Key``.
     """
 
     create_service = staticmethod(lambda **kw: None)

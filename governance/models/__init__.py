@@ -2,6 +2,7 @@ from governance.models.changes import ChangeEvent
 from governance.models.controls import Control, ControlImplementation
 from governance.models.evidence import Evidence
 from governance.models.frameworks import Framework, Requirement, RequirementMapping
+from governance.models.idempotency import IdempotencyRecord
 from governance.models.inventory import AIModel, AISystem, SystemModel
 from governance.models.risks import Risk
 from governance.models.soa import Applicability, SoAVersion
@@ -20,6 +21,7 @@ __all__ = [
     "Control",
     "ControlImplementation",
     "Framework",
+    "IdempotencyRecord",
     "Requirement",
     "RequirementMapping",
     "SystemModel",
