@@ -1,0 +1,1 @@
+from incidents.admin import references  # noqa: F401  (registers the admins)
