@@ -161,3 +161,68 @@ class RiskFactory(factory.django.DjangoModelFactory):
     def controls(self, create, extracted, **kwargs):
         if extracted:
             self.controls.set(extracted)
+
+
+# --- Incidents ----------------------------------------------------------------------------------
+
+
+def _hours_ago(hours: float):
+    import datetime
+
+    from django.utils import timezone
+
+    return timezone.now() - datetime.timedelta(hours=hours)
+
+
+def _sla(severity: str):
+    from django.utils import timezone
+
+    from incidents.services.incidents import sla_deadlines
+
+    return sla_deadlines(severity, timezone.now())
+
+
+class IncidentFactory(factory.django.DjangoModelFactory):
+    """A reported incident written directly (not through the service).
+
+    References use the year 2000, so they never clash with those the service hands out.
+    """
+
+    class Meta:
+        model = "incidents.Incident"
+
+    reference = factory.Sequence(lambda n: f"INC-2000-{n + 1}")
+    system = factory.SubFactory(AISystemFactory)
+    team = factory.LazyAttribute(lambda o: o.system.owning_team)
+    title = factory.Sequence(lambda n: f"Incident {n}")
+    description = "The assistant gave a wrong answer."
+    occurred_at = factory.LazyFunction(lambda: _hours_ago(2))
+    detected_at = factory.LazyAttribute(lambda o: o.occurred_at)
+    became_aware_at = factory.LazyAttribute(lambda o: o.detected_at)
+    source = "api"
+    severity = "SEV3"
+    status = "reported"
+    respond_by = factory.LazyAttribute(lambda o: _sla(o.severity)[0])
+    resolve_by = factory.LazyAttribute(lambda o: _sla(o.severity)[1])
+
+
+class CorrectiveActionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "incidents.CorrectiveAction"
+
+    incident = factory.SubFactory(IncidentFactory)
+    description = factory.Sequence(lambda n: f"Corrective action {n}")
+    status = "open"
+
+
+def incident_payload(**overrides) -> dict:
+    """A minimal valid API body for reporting an incident of the system ``target``."""
+    return {
+        "system": "target",
+        "title": "Assistant invented a refund policy",
+        "description": "A customer was told they could get a refund after 90 days.",
+        "occurred_at": "2025-03-01T09:00:00Z",
+        "detected_at": "2025-03-01T10:00:00Z",
+        "severity": "SEV3",
+        **overrides,
+    }

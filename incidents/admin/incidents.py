@@ -1,0 +1,328 @@
+"""The incident register in the admin: a triage queue, the incident page with its timeline,
+corrective actions and an Art. 73 panel. Every write goes through the incident services."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
+from django.utils.html import format_html
+
+from governance.admin.history import ChangeHistoryMixin
+from governance.exceptions import Conflict
+from incidents import choices
+from incidents.models import CorrectiveAction, Incident, TimelineEntry
+from incidents.services import corrective, incidents, lifecycle
+from incidents.services.clocks import DeadlineStatus
+
+OPEN = [
+    choices.IncidentStatus.REPORTED,
+    choices.IncidentStatus.TRIAGED,
+    choices.IncidentStatus.INVESTIGATING,
+    choices.IncidentStatus.MITIGATED,
+]
+SEVERITY_RANK = Case(
+    *(When(severity=level.value, then=Value(rank)) for rank, level in enumerate(choices.Severity)),
+    output_field=IntegerField(),
+)
+
+
+class OpenFilter(admin.SimpleListFilter):
+    """The triage queue shows open incidents unless asked otherwise."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("all", "All")]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() == "all" else queryset.filter(status__in=OPEN)
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "open") == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+
+class TimelineInline(admin.TabularInline):
+    model = TimelineEntry
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "author_label", "body", "data"]
+    readonly_fields = fields
+    ordering = ["-at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False  # comments and changes are added through the services
+
+
+class CorrectiveActionInline(admin.TabularInline):
+    model = CorrectiveAction
+    extra = 0
+    can_delete = False
+    fields = ["description", "owner", "due_on", "status", "verification", "verified_by", "verified_at"]
+    readonly_fields = ["verified_by", "verified_at"]
+    autocomplete_fields = ["owner"]
+
+
+class IncidentForm(forms.ModelForm):
+    """Runs the service's own checks while the form can still show them."""
+
+    class Meta:
+        model = Incident
+        fields = [
+            "system",
+            "model",
+            "title",
+            "description",
+            "severity",
+            "occurred_at",
+            "detected_at",
+            "became_aware_at",
+            "harm_types",
+            "harm_level",
+            "mit_domain",
+            "mit_subdomain",
+            "affected_parties",
+            "sector",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        times = {
+            name: data.get(name)
+            for name in ("occurred_at", "detected_at", "became_aware_at")
+            if name in self.fields
+        }
+        try:
+            incidents.refuse_future(timezone.now(), **times)
+            system = data.get("system") or getattr(self.instance, "system", None)
+            if data.get("model") and system is not None:
+                incidents.require_model_of_system(data["model"], system)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
+@admin.register(Incident)
+class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
+    form = IncidentForm
+    list_display = ["reference", "title", "system", "severity", "status", "age", "art73", "sla"]
+    list_filter = [OpenFilter, "severity", "status", "is_serious", "team", "harm_level"]
+    search_fields = ["reference", "title", "description", "external_id"]
+    list_select_related = ["system"]
+    inlines = [CorrectiveActionInline, TimelineInline]
+    actions = ["triage", "start_investigating", "mark_mitigated", "mark_resolved", "close"]
+    readonly_fields = [
+        "reference",
+        "status",
+        "team",
+        "source",
+        "external_id",
+        "reporter",
+        "respond_by",
+        "resolve_by",
+        "responded_at",
+        "resolved_at",
+        "art73_panel",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["reference", "status", "system", "model", "title", "description", "severity"]}),
+        ("When", {"fields": ["occurred_at", "detected_at", "became_aware_at"]}),
+        (
+            "Classification",
+            {
+                "fields": [
+                    "harm_types",
+                    "harm_level",
+                    "mit_domain",
+                    "mit_subdomain",
+                    "affected_parties",
+                    "sector",
+                ]
+            },
+        ),
+        ("EU AI Act Art. 73", {"fields": ["art73_panel"]}),
+        ("Service levels", {"fields": ["respond_by", "responded_at", "resolve_by", "resolved_at"]}),
+        (
+            "Record",
+            {
+                "fields": ["team", "source", "external_id", "reporter", "created_at", "updated_at"],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        # Triage order: most severe first, then oldest.
+        return (
+            super()
+            .get_queryset(request)
+            .visible_to(request.user)
+            .annotate(severity_rank=SEVERITY_RANK)
+            .order_by("severity_rank", "created_at")
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["art73_panel"]
+        return [*self.readonly_fields, "system", "occurred_at", "detected_at", "became_aware_at"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (
+                    None,
+                    {
+                        "fields": [
+                            "system",
+                            "model",
+                            "title",
+                            "description",
+                            "severity",
+                            "occurred_at",
+                            "detected_at",
+                            "became_aware_at",
+                        ]
+                    },
+                )
+            ]
+        return self.fieldsets
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    @admin.display(description="age")
+    def age(self, incident):
+        days = (timezone.now() - incident.created_at).days
+        return f"{days} d" if days else "today"
+
+    @admin.display(description="Art. 73")
+    def art73(self, incident):
+        if not incident.is_serious or incident.report_due_at is None:
+            return "—"
+        if incident.complete_report_sent_at:
+            return "reported"
+        return _due_badge(incident)
+
+    @admin.display(description="SLA")
+    def sla(self, incident):
+        now = timezone.now()
+        late = [
+            name
+            for name, due, done in (
+                ("respond", incident.respond_by, incident.responded_at),
+                ("resolve", incident.resolve_by, incident.resolved_at),
+            )
+            if due and done is None and due < now
+        ]
+        return (
+            format_html('<strong style="color:#cf222e">{} late</strong>', " & ".join(late)) if late else "ok"
+        )
+
+    @admin.display(description="reporting to the authority")
+    def art73_panel(self, incident):
+        if incident is None or not incident.is_serious:
+            return "Not flagged as a serious incident (officers flag it through the API: POST …/serious/)."
+        return format_html(
+            "<p>Ground: {} {}</p><p>Report due: <strong>{}</strong> UTC ({}) — {}</p>"
+            "<p>Initial report sent: {} · complete report sent: {} · authority reference: {}</p>",
+            incident.get_serious_ground_display(),
+            "(widespread infringement)" if incident.widespread_infringement else "",
+            incident.report_due_at.strftime("%Y-%m-%d %H:%M") if incident.report_due_at else "—",
+            incident.report_due_rule or "—",
+            _due_badge(incident),
+            incident.initial_report_sent_at or "—",
+            incident.complete_report_sent_at or "—",
+            incident.authority_reference or "—",
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {
+                name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data
+            }
+            incidents.update_incident(actor=request.user, incident=obj, changes=changes)
+        else:
+            data = {name: form.cleaned_data.get(name) for name in form.fields}
+            created, _ = incidents.create_incident(
+                actor=request.user, data={**data, "source": choices.IncidentSource.ADMIN}
+            )
+            obj.pk, obj.reference = created.pk, created.reference
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "system":
+            from governance.models import AISystem
+
+            kwargs["queryset"] = AISystem.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not CorrectiveAction:
+            return super().save_formset(request, form, formset, change)
+        for inline_form in formset.forms:
+            if not inline_form.has_changed():
+                continue
+            values = {
+                name: inline_form.cleaned_data.get(name)
+                for name in ["description", "owner", "due_on", "status", "verification"]
+            }
+            if inline_form.instance.pk:
+                corrective.update_corrective_action(
+                    actor=request.user, action=inline_form.instance, changes=values
+                )
+            else:
+                corrective.add_corrective_action(actor=request.user, incident=form.instance, data=values)
+
+    def _transition(self, request, queryset, to):
+        moved = 0
+        for incident in queryset:
+            try:
+                lifecycle.transition(actor=request.user, incident=incident, to=to)
+                moved += 1
+            except (Conflict, ValidationError) as exc:
+                self.message_user(request, f"{incident.reference}: {exc}", messages.ERROR)
+        if moved:
+            self.message_user(request, f"{moved} incident(s) moved to {to}.", messages.SUCCESS)
+
+    @admin.action(description="Triage")
+    def triage(self, request, queryset):
+        self._transition(request, queryset, choices.IncidentStatus.TRIAGED)
+
+    @admin.action(description="Start investigating")
+    def start_investigating(self, request, queryset):
+        self._transition(request, queryset, choices.IncidentStatus.INVESTIGATING)
+
+    @admin.action(description="Mark mitigated")
+    def mark_mitigated(self, request, queryset):
+        self._transition(request, queryset, choices.IncidentStatus.MITIGATED)
+
+    @admin.action(description="Mark resolved")
+    def mark_resolved(self, request, queryset):
+        self._transition(request, queryset, choices.IncidentStatus.RESOLVED)
+
+    @admin.action(description="Close (needs every corrective action verified or cancelled)")
+    def close(self, request, queryset):
+        self._transition(request, queryset, choices.IncidentStatus.CLOSED)
+
+
+def _due_badge(incident) -> str:
+    if incident.report_due_at is None:
+        return "—"
+    left = incident.report_due_at - timezone.now()
+    if left.total_seconds() < 0:
+        state, colour = DeadlineStatus.OVERDUE, "#cf222e"
+    elif left.total_seconds() <= 24 * 3600:
+        state, colour = DeadlineStatus.DUE_SOON, "#9a6700"
+    else:
+        state, colour = DeadlineStatus.ON_TRACK, "#1a7f37"
+    hours = int(abs(left.total_seconds()) // 3600)
+    text = f"{hours // 24} d {hours % 24} h {'overdue' if left.total_seconds() < 0 else 'left'}"
+    return format_html('<strong class="art73-{}" style="color:{}">{}</strong>', state, colour, text)
