@@ -5,6 +5,7 @@ an auditor. ``api_as(user, scope)`` returns an APIClient holding a real bearer t
 """
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from governance.choices import Role, TokenScope
@@ -67,3 +68,20 @@ def api_as(db):
         return client
 
     return make
+
+
+@pytest.fixture
+def gunicorn(transactional_db, tmp_path, settings):
+    """A real gunicorn (4 worker processes) on a free loopback port, serving the test database."""
+    from bench.server import django_env, free_port, start_gunicorn, stop_gunicorn
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}" + (
+        f"&port={db['PORT']}" if db["PORT"] else ""
+    )
+    env = django_env(url, settings.SECRET_KEY)
+    env["VERITY_TOKEN_HMAC_KEY"] = settings.TOKEN_HMAC_KEY  # tokens issued here must verify there
+    port = free_port()
+    proc = start_gunicorn(env, port, workers=4, log_path=tmp_path / "gunicorn.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_gunicorn(proc)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,6 +20,7 @@ from governance.services import idempotency, tokens
 from governance.tasks import purge_idempotency_keys
 from tests.factories import system_payload
 from tests.governance.evidence_helpers import FIELDS, make_pdf, raw_multipart
+from tests.http import post_json
 
 URL = "/api/v1/ai-systems/"
 HEADER = "Idempotency-Key"
@@ -359,35 +358,8 @@ def test_it_creates_one_object_from_50_concurrent_posts_with_one_key(officer, te
     assert conflicts == CONCURRENT - 1  # all of them came while the first was in flight
 
 
-@pytest.fixture
-def gunicorn(transactional_db, tmp_path, settings):
-    """A real gunicorn (4 worker processes) on a free loopback port, serving the test database."""
-    from bench.server import django_env, free_port, start_gunicorn, stop_gunicorn
-
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}" + (
-        f"&port={db['PORT']}" if db["PORT"] else ""
-    )
-    env = django_env(url, settings.SECRET_KEY)
-    env["VERITY_TOKEN_HMAC_KEY"] = settings.TOKEN_HMAC_KEY  # tokens issued here must verify there
-    port = free_port()
-    proc = start_gunicorn(env, port, workers=4, log_path=tmp_path / "gunicorn.log")
-    yield f"http://127.0.0.1:{port}"
-    stop_gunicorn(proc)
-
-
 def _send(base_url: str, secret: str, body: bytes, key: str = "real") -> tuple[int, dict, bytes]:
-    request = urllib.request.Request(
-        base_url + URL,
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json", HEADER: key},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+    return post_json(base_url, URL, secret, body, key=key)
 
 
 @pytest.mark.django_db(transaction=True)
