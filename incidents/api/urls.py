@@ -2,10 +2,10 @@
 
 from rest_framework.routers import SimpleRouter
 
-from incidents.api import incidents, references
+from incidents.api import references, views
 
 # A SimpleRouter: the API root view is governance's (``/api/v1/``).
 router = SimpleRouter()
-router.register("incidents", incidents.IncidentViewSet, basename="incident")
+router.register("incidents", views.IncidentViewSet, basename="incident")
 
 urlpatterns = [*router.urls, *references.urlpatterns]

@@ -1,0 +1,79 @@
+"""Filters of the incident list: system, team, severity, status, seriousness, clock states
+(overdue report, report due soon, breached SLA), time ranges and full-text search.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents import choices
+from incidents.api.serializers import (
+    report_due_soon_q,
+    report_overdue_q,
+    resolve_breached_q,
+    respond_breached_q,
+)
+from incidents.models import Incident
+
+Status = choices.IncidentStatus
+
+
+def _boolean_q(queryset, value, q: Q):
+    return queryset.filter(q) if value else queryset.exclude(q)
+
+
+class IncidentFilter(django_filters.FilterSet):
+    system = django_filters.CharFilter(field_name="system__slug", help_text="AI system slug.")
+    team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug.")
+    severity = django_filters.MultipleChoiceFilter(choices=choices.Severity.choices())
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    serious = django_filters.BooleanFilter(
+        field_name="is_serious", help_text="Serious incidents (Art. 3(49))."
+    )
+    overdue = django_filters.BooleanFilter(
+        method="filter_overdue",
+        help_text="true: serious, the Art. 73 report due date has passed and no complete report was sent.",
+    )
+    report_due_soon = django_filters.BooleanFilter(
+        method="filter_report_due_soon",
+        help_text="true: serious, no complete report yet, and the report is due within 24 hours.",
+    )
+    sla_breached = django_filters.BooleanFilter(
+        method="filter_sla_breached", help_text="true: the response or resolution SLA is breached."
+    )
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    q = django_filters.CharFilter(
+        method="search",
+        max_length=500,
+        help_text='Full-text search of title and description (web search syntax: "quoted", or, -not).',
+    )
+
+    class Meta:
+        model = Incident
+        fields = ["severity", "status"]
+
+    def filter_overdue(self, queryset, name, value):
+        return _boolean_q(queryset, value, report_overdue_q(timezone.now()))
+
+    def filter_report_due_soon(self, queryset, name, value):
+        return _boolean_q(queryset, value, report_due_soon_q(timezone.now()))
+
+    def filter_sla_breached(self, queryset, name, value):
+        now = timezone.now()
+        return _boolean_q(queryset, value, respond_breached_q(now) | resolve_breached_q(now))
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        vector = SearchVector("title", weight="A", config="english") + SearchVector(
+            "description", weight="B", config="english"
+        )
+        query = SearchQuery(value, search_type="websearch", config="english")
+        return queryset.alias(document=vector).filter(Q(document=query) | Q(reference__iexact=value))

@@ -1,0 +1,402 @@
+"""Serializers of the incident API: the incident, its update, lifecycle transition, timeline,
+corrective-action, Art. 73 and similarity bodies, and the clock states (SLA, report due) that the
+representation and the filters share.
+
+A list reads the names it shows (system, team, reporter, original of a duplicate) as annotations
+of its one query, so a page costs the same number of queries however many rows it holds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.db.models import F, Q
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, serializers
+
+from governance.models import AIModel, AISystem, User
+from governance.models.inventory import PEOPLE
+from incidents import choices
+from incidents.models import CorrectiveAction, Incident
+from incidents.services import lifecycle
+
+Status = choices.IncidentStatus
+
+REFERENCE_PATTERN = re.compile(r"INC-[0-9]{4}-[0-9]{1,10}")
+_SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,80}")
+_MAX_ID = 2**63 - 1
+
+# Not yet resolved and not set aside: the SLA clocks still run for these.
+ACTIVE_STATUSES = (Status.REPORTED, Status.TRIAGED, Status.INVESTIGATING, Status.MITIGATED)
+DUE_SOON = timedelta(hours=24)
+
+
+# --- Clock states, shared by the representation and the filters ---------------------------------
+
+
+def respond_breached_q(now) -> Q:
+    late = Q(responded_at__gt=F("respond_by"))
+    waiting = Q(responded_at__isnull=True, status__in=ACTIVE_STATUSES, respond_by__lt=now)
+    return late | waiting
+
+
+def resolve_breached_q(now) -> Q:
+    late = Q(resolved_at__gt=F("resolve_by"))
+    waiting = Q(resolved_at__isnull=True, status__in=ACTIVE_STATUSES, resolve_by__lt=now)
+    return late | waiting
+
+
+def report_overdue_q(now) -> Q:
+    return Q(is_serious=True, complete_report_sent_at__isnull=True, report_due_at__lt=now)
+
+
+def report_due_soon_q(now) -> Q:
+    return Q(
+        is_serious=True,
+        complete_report_sent_at__isnull=True,
+        report_due_at__gte=now,
+        report_due_at__lte=now + DUE_SOON,
+    )
+
+
+def _breached(done_at, due_by, status_value, now) -> bool:
+    if done_at is not None:
+        return done_at > due_by
+    return status_value in ACTIVE_STATUSES and now > due_by
+
+
+# --- Fields -------------------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "integer"}, {"type": "string"}],
+        "description": "The AI system's id or slug; read as its slug.",
+    }
+)
+class SystemReferenceField(serializers.Field):
+    """An AI system written as its id (a number) or slug (text), read as its slug.
+
+    A system that does not exist is a field message; one that exists but belongs to another team
+    answers 404, as reading it would.
+    """
+
+    default_error_messages = {
+        "invalid": "Give the AI system's id (a number) or its slug (text).",
+        "unknown": "No AI system with this id or slug.",
+    }
+
+    def get_attribute(self, instance):
+        if hasattr(instance, "system_slug"):
+            return instance.system_slug
+        return instance.system.slug
+
+    def to_representation(self, value):
+        return value
+
+    def to_internal_value(self, data) -> AISystem:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int):
+            if not 0 < data <= _MAX_ID:
+                self.fail("unknown")
+            lookup = {"pk": data}
+        elif isinstance(data, str) and _SLUG_PATTERN.fullmatch(data):
+            lookup = {"slug": data}
+        else:
+            self.fail("invalid")
+        systems = AISystem.objects.select_related("owning_team")
+        request = self.context.get("request")
+        if request is not None:
+            system = systems.visible_to(request.user).filter(**lookup).first()
+            if system is None and AISystem.objects.filter(**lookup).exists():
+                raise exceptions.NotFound("No AI system with this id or slug.")
+        else:
+            system = systems.filter(**lookup).first()
+        if system is None:
+            self.fail("unknown")
+        return system
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class AnnotatedNameField(serializers.ReadOnlyField):
+    """A related object's name read from an annotation of the list query, else from the relation."""
+
+    def __init__(self, *, annotation: str, path: str, **kwargs):
+        self.annotation = annotation
+        self.path = path.split(".")
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        if hasattr(instance, self.annotation):
+            return getattr(instance, self.annotation)
+        value = instance
+        for name in self.path:
+            value = getattr(value, name, None)
+            if value is None:
+                return None
+        return value
+
+
+def _named_choices(name: str, choice_list: list[tuple[str, str]]):
+    """A ``ChoiceField`` class documented as the enum component ``name``: the same choices appear
+    under several field names (``status`` and ``to``), which would otherwise make several enums."""
+    values = [value for value, _ in choice_list]
+    field_class = type(f"{name}Field", (serializers.ChoiceField,), {})
+    return extend_schema_field({"type": "string", "enum": values}, component_name=name)(field_class)
+
+
+IncidentStatusField = _named_choices("IncidentStatus", Status.choices)
+SeriousGroundField = _named_choices("SeriousIncidentGround", choices.SeriousIncidentGround.choices())
+
+
+class SlaSerializer(serializers.Serializer):
+    respond_breached = serializers.BooleanField()
+    resolve_breached = serializers.BooleanField()
+
+
+# --- Incidents ----------------------------------------------------------------------------------
+
+_CLASSIFICATION = ["harm_types", "harm_level", "mit_domain", "mit_subdomain", "affected_parties", "sector"]
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    system = SystemReferenceField()
+    team = AnnotatedNameField(
+        annotation="team_slug",
+        path="team.slug",
+        help_text="Slug of the team owning the system when reported.",
+    )
+    reporter = AnnotatedNameField(
+        annotation="reporter_username", path="reporter.username", help_text="Username of the reporter."
+    )
+    duplicate_of = AnnotatedNameField(
+        annotation="duplicate_of_reference",
+        path="duplicate_of.reference",
+        help_text="Reference of the original incident, for a duplicate.",
+    )
+    model = serializers.PrimaryKeyRelatedField(
+        queryset=AIModel.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="Id of the AI model (linked to the system) in use at the time.",
+    )
+    allowed_transitions = serializers.SerializerMethodField()
+    sla = serializers.SerializerMethodField()
+    report_overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "reference",
+            "system",
+            "team",
+            "model",
+            "title",
+            "description",
+            "occurred_at",
+            "detected_at",
+            "became_aware_at",
+            "source",
+            "external_id",
+            "reporter",
+            "severity",
+            "status",
+            "allowed_transitions",
+            "duplicate_of",
+            *_CLASSIFICATION,
+            "is_serious",
+            "serious_ground",
+            "widespread_infringement",
+            "report_due_at",
+            "report_due_rule",
+            "initial_report_sent_at",
+            "complete_report_sent_at",
+            "authority_reference",
+            "report_overdue",
+            "respond_by",
+            "resolve_by",
+            "responded_at",
+            "resolved_at",
+            "sla",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "reference",
+            "source",
+            "status",
+            "is_serious",
+            "serious_ground",
+            "widespread_infringement",
+            "report_due_at",
+            "report_due_rule",
+            "initial_report_sent_at",
+            "complete_report_sent_at",
+            "authority_reference",
+            "respond_by",
+            "resolve_by",
+            "responded_at",
+            "resolved_at",
+            "created_at",
+            "updated_at",
+        ]
+        extra_kwargs = {
+            "detected_at": {
+                "required": False,
+                "help_text": "When it was detected; defaults to the time of reporting.",
+            },
+            "became_aware_at": {
+                "required": False,
+                "help_text": (
+                    "When the provider became aware (starts the Art. 73 clock); defaults to detected_at."
+                ),
+            },
+            "external_id": {
+                "help_text": (
+                    "The reporting tool's own id: reporting it again (same team and source) answers 200 "
+                    "with the incident already recorded."
+                )
+            },
+        }
+        validators = []  # the time order and the external id are the service's to check
+
+    def _now(self):
+        return self.context.setdefault("now", timezone.now())
+
+    def get_allowed_transitions(self, incident) -> list[str]:
+        return lifecycle.allowed_transitions(incident.status)
+
+    @extend_schema_field(SlaSerializer)
+    def get_sla(self, incident) -> dict:
+        now = self._now()
+        return {
+            "respond_breached": _breached(incident.responded_at, incident.respond_by, incident.status, now),
+            "resolve_breached": _breached(incident.resolved_at, incident.resolve_by, incident.status, now),
+        }
+
+    def get_report_overdue(self, incident) -> bool:
+        return bool(
+            incident.is_serious
+            and incident.complete_report_sent_at is None
+            and incident.report_due_at is not None
+            and incident.report_due_at < self._now()
+        )
+
+
+class IncidentUpdateSerializer(serializers.ModelSerializer):
+    """What a PATCH may change; the status changes through ``…/transition/``."""
+
+    model = serializers.PrimaryKeyRelatedField(
+        queryset=AIModel.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = Incident
+        fields = ["title", "description", "severity", *_CLASSIFICATION, "model"]
+
+    def validate(self, attrs):
+        wanted = self.initial_data.get("status") if isinstance(self.initial_data, dict) else None
+        if wanted is not None and self.instance is not None and wanted != self.instance.status:
+            raise serializers.ValidationError(
+                {"status": "Change the status with POST /api/v1/incidents/{reference}/transition/."}
+            )
+        return attrs
+
+
+class TransitionSerializer(serializers.Serializer):
+    to = IncidentStatusField(choices=Status.choices, help_text="The status to move to.")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    duplicate_of = serializers.RegexField(
+        REFERENCE_PATTERN,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Reference of the original incident; required with to=duplicate.",
+        error_messages={"invalid": "Give an incident reference, like INC-2025-12."},
+    )
+
+
+class CommentSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=20000, help_text="The comment.")
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    kind = serializers.ChoiceField(choices=choices.TimelineKind.choices, read_only=True)
+    at = serializers.DateTimeField(read_only=True)
+    author = serializers.CharField(source="author_label", read_only=True)
+    body = serializers.CharField(read_only=True)
+    data = serializers.JSONField(read_only=True)
+
+
+class CorrectiveActionSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.filter(**PEOPLE),
+        allow_null=True,
+        required=False,
+        help_text="Username of the person accountable for the action.",
+    )
+    verified_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CorrectiveAction
+        fields = [
+            "id",
+            "description",
+            "owner",
+            "due_on",
+            "status",
+            "verification",
+            "verified_by",
+            "verified_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "verified_by", "verified_at", "created_at", "updated_at"]
+
+
+class SeriousSerializer(serializers.Serializer):
+    ground = SeriousGroundField(
+        choices=choices.SeriousIncidentGround.choices(), help_text="The EU AI Act Art. 3(49) ground."
+    )
+    widespread = serializers.BooleanField(
+        default=False, help_text="A widespread infringement (Art. 3(61)): a 2-day deadline."
+    )
+
+
+class AuthorityReportSerializer(serializers.Serializer):
+    report = serializers.ChoiceField(choices=[(r, r) for r in lifecycle.REPORTS])
+    sent_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Default: now."
+    )
+    authority_reference = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class SimilarQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
+
+
+class SimilarInternalSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    title = serializers.CharField()
+    system = serializers.CharField()
+    severity = serializers.CharField()
+    status = serializers.CharField()
+    score = serializers.FloatField()
+
+
+class SimilarPublicSerializer(serializers.Serializer):
+    aiid_id = serializers.IntegerField()
+    title = serializers.CharField()
+    date = serializers.DateField(allow_null=True)
+    url = serializers.URLField()
+    score = serializers.FloatField()
+
+
+class SimilarSerializer(serializers.Serializer):
+    internal = SimilarInternalSerializer(many=True)
+    public = SimilarPublicSerializer(many=True)

@@ -1,0 +1,280 @@
+"""Incident API views: the viewset with its lifecycle, timeline, corrective-action, Art. 73 and
+similarity endpoints. Views adapt HTTP to ``incidents.services``; reads go through
+``visible_to(user)``, so an incident of another team's system answers 404.
+"""
+
+from __future__ import annotations
+
+from django.db.models import F
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
+from governance.api.pagination import StableCursorPagination
+from governance.api.views import ServiceModelViewSet, crud_summaries
+from incidents import choices
+from incidents.api.filters import IncidentFilter
+from incidents.api.serializers import (
+    REFERENCE_PATTERN,
+    AuthorityReportSerializer,
+    CommentSerializer,
+    CorrectiveActionSerializer,
+    IncidentSerializer,
+    IncidentUpdateSerializer,
+    SeriousSerializer,
+    SimilarQuerySerializer,
+    SimilarSerializer,
+    TimelineEntrySerializer,
+    TransitionSerializer,
+)
+from incidents.models import Incident
+from incidents.services import corrective, lifecycle, references
+from incidents.services import incidents as incident_services
+
+# --- Pagination ---------------------------------------------------------------------------------
+
+
+class IncidentPagination(StableCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+class TimelinePagination(StableCursorPagination):
+    ordering = ("at", "id")
+
+
+class CorrectiveActionPagination(StableCursorPagination):
+    ordering = ("created_at", "id")
+
+
+def _paginated(paginator, queryset, request, serializer_class):
+    # No view: the incident list's ``?ordering=`` must not reorder a nested list.
+    page = paginator.paginate_queryset(queryset, request, view=None)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+# --- Views --------------------------------------------------------------------------------------
+
+_ACTION_ID = OpenApiParameter("action_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+@extend_schema_view(
+    **crud_summaries(
+        "an incident",
+        "incidents visible to you",
+        create="Report an incident (200 with the existing one for a repeated external_id)",
+        partial_update="Update an incident's description, classification, model or severity",
+    )
+)
+class IncidentViewSet(ServiceModelViewSet):
+    """The incident register. Engineers report and work on incidents of their teams' systems;
+    officers on all of them, and they alone flag serious incidents and record authority reports;
+    auditors read."""
+
+    queryset = Incident.objects.all()
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentFilter
+    pagination_class = IncidentPagination
+    ordering_fields = ["created_at", "occurred_at", "updated_at"]
+    lookup_field = "reference"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action in ("list", "retrieve"):
+            return queryset.annotate(
+                system_slug=F("system__slug"),
+                team_slug=F("team__slug"),
+                reporter_username=F("reporter__username"),
+                duplicate_of_reference=F("duplicate_of__reference"),
+            )
+        return queryset.select_related("system")
+
+    def get_object(self):
+        if not REFERENCE_PATTERN.fullmatch(self.kwargs.get(self.lookup_field, "")):
+            raise exceptions.NotFound("No incident with this reference.")
+        return super().get_object()
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, lifecycle.InvalidTransition) and isinstance(response.data, dict):
+            response.data["allowed"] = exc.allowed
+        return response
+
+    def _render(self, incident, *, code=status.HTTP_200_OK) -> Response:
+        return Response(IncidentSerializer(incident, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER], responses={201: IncidentSerializer, 200: IncidentSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        incident, created = incident_services.create_incident(
+            actor=request.user, data={**serializer.validated_data, "source": choices.IncidentSource.API}
+        )
+        return self._render(incident, code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        incident = self.get_object()
+        body = IncidentUpdateSerializer(incident, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        incident = incident_services.update_incident(
+            actor=request.user, incident=incident, changes=body.validated_data
+        )
+        return self._render(incident)
+
+    @extend_schema(
+        summary="Move an incident to another status",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        description="409 with the allowed statuses (`allowed`) when the lifecycle does not allow the move.",
+        request=TransitionSerializer,
+        responses={200: IncidentSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def transition(self, request, reference=None):
+        incident = self.get_object()
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        original = None
+        if data["duplicate_of"]:
+            original = (
+                Incident.objects.visible_to(request.user).filter(reference=data["duplicate_of"]).first()
+            )
+            if original is None:
+                raise exceptions.ValidationError({"duplicate_of": ["No incident with this reference."]})
+        incident = lifecycle.transition(
+            actor=request.user, incident=incident, to=data["to"], note=data["note"], duplicate_of=original
+        )
+        return self._render(incident)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="An incident's timeline, oldest first",
+        responses=TimelineEntrySerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Comment on an incident",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=CommentSerializer,
+        responses={201: TimelineEntrySerializer},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def timeline(self, request, reference=None):
+        incident = self.get_object()
+        if request.method == "POST":
+            body = CommentSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            entry = incident_services.add_comment(
+                actor=request.user, incident=incident, body=body.validated_data["body"]
+            )
+            return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+        return _paginated(TimelinePagination(), incident.timeline.all(), request, TimelineEntrySerializer)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="An incident's corrective actions",
+        responses=CorrectiveActionSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add a corrective action (ISO/IEC 42001 10.2)",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=CorrectiveActionSerializer,
+        responses={201: CorrectiveActionSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="corrective-actions")
+    def corrective_actions(self, request, reference=None):
+        incident = self.get_object()
+        if request.method == "POST":
+            body = CorrectiveActionSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            created = corrective.add_corrective_action(
+                actor=request.user, incident=incident, data=body.validated_data
+            )
+            return Response(CorrectiveActionSerializer(created).data, status=status.HTTP_201_CREATED)
+        actions = incident.corrective_actions.select_related("owner", "verified_by")
+        return _paginated(CorrectiveActionPagination(), actions, request, CorrectiveActionSerializer)
+
+    @extend_schema(
+        summary="Update a corrective action",
+        description="Marking it verified needs a verification note and stamps who verified it and when.",
+        parameters=[_ACTION_ID],
+        request=CorrectiveActionSerializer,
+        responses={200: CorrectiveActionSerializer},
+    )
+    @action(detail=True, methods=["patch"], url_path=r"corrective-actions/(?P<action_id>[0-9]{1,18})")
+    def corrective_action(self, request, reference=None, action_id=None):
+        incident = self.get_object()
+        existing = incident.corrective_actions.filter(pk=int(action_id)).first()
+        if existing is None:
+            raise exceptions.NotFound("No corrective action with this id on this incident.")
+        body = CorrectiveActionSerializer(existing, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        updated = corrective.update_corrective_action(
+            actor=request.user, action=existing, changes=body.validated_data
+        )
+        return Response(CorrectiveActionSerializer(updated).data)
+
+    @extend_schema(
+        summary="Flag a serious incident (EU AI Act Art. 3(49)) and set its Art. 73 reporting deadline",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        description="Governance officers only.",
+        request=SeriousSerializer,
+        responses={200: IncidentSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def serious(self, request, reference=None):
+        incident = self.get_object()
+        body = SeriousSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        incident = lifecycle.flag_serious(
+            actor=request.user,
+            incident=incident,
+            ground=body.validated_data["ground"],
+            widespread=body.validated_data["widespread"],
+        )
+        return self._render(incident)
+
+    @extend_schema(
+        summary="Record a report sent to the market surveillance authority (Art. 73)",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        description="Governance officers only; each of the initial and the complete report is recorded once.",
+        request=AuthorityReportSerializer,
+        responses={200: IncidentSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="authority-reports")
+    def authority_reports(self, request, reference=None):
+        incident = self.get_object()
+        body = AuthorityReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        incident = lifecycle.record_authority_report(
+            actor=request.user, incident=incident, **body.validated_data
+        )
+        return self._render(incident)
+
+    @extend_schema(
+        summary="Incidents like this one: internal ones visible to you and public AIID ones",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many of each (1–50).")
+        ],
+        responses={200: SimilarSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def similar(self, request, reference=None):
+        incident = self.get_object()
+        params = SimilarQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        found = references.similar_incidents(
+            text=f"{incident.title}\n{incident.description}",
+            title=incident.title,
+            exclude_incident_id=incident.pk,
+            internal_queryset=Incident.objects.visible_to(request.user),
+            limit=params.validated_data["limit"],
+        )
+        return Response(SimilarSerializer(found).data)
