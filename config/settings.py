@@ -85,6 +85,11 @@ else:
 
     DATABASES = {"default": database_settings(VAR_DIR)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# JIT compilation pays off for long analytical queries, not for a web app's short ones, where
+# it can cost more than the query itself once the planner's estimates grow with the tables.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "options", env.str("DATABASE_SESSION_OPTIONS", default="-c jit=off")
+)
 # Off by default: the check is a SELECT 1 round trip on every request; a broken connection is
 # dropped at the end of the failing request anyway.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)

@@ -76,4 +76,5 @@ class IncidentFilter(django_filters.FilterSet):
             "description", weight="B", config="english"
         )
         query = SearchQuery(value, search_type="websearch", config="english")
-        return queryset.alias(document=vector).filter(Q(document=query) | Q(reference__iexact=value))
+        # References are upper-case: an exact match on the upper-cased value can use their index.
+        return queryset.alias(document=vector).filter(Q(document=query) | Q(reference=value.upper()))

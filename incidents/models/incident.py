@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -118,6 +119,12 @@ class Incident(models.Model):
                 fields=["report_due_at"], name="incident_report_due", condition=models.Q(is_serious=True)
             ),
             GinIndex(fields=["harm_types"], name="incident_harm_types_gin"),
+            # The same expression as the API's `q` search, so PostgreSQL can use it.
+            GinIndex(
+                SearchVector("title", weight="A", config="english")
+                + SearchVector("description", weight="B", config="english"),
+                name="incident_search",
+            ),
         ]
 
     def __str__(self) -> str:
