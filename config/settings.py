@@ -135,6 +135,11 @@ VERITY_EVIDENCE_MAX_BYTES = env.int("VERITY_EVIDENCE_MAX_BYTES", default=50 * 10
 VERITY_MAX_JSON_BODY_BYTES = env.int("VERITY_MAX_JSON_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = VERITY_MAX_JSON_BODY_BYTES
 
+# --- Incidents ------------------------------------------------------------------------------
+# Per-severity service levels, e.g. '{"SEV1": {"respond_hours": 1, "resolve_hours": 24}}';
+# checked at start-up (incidents.checks).
+VERITY_INCIDENT_SLAS = env.json("VERITY_INCIDENT_SLAS", default={})
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

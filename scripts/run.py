@@ -93,6 +93,7 @@ def main() -> int:
         database_settings(VAR_DIR)  # starts the embedded server once, before the others attach
     manage("migrate", "--no-input", "-v", "0")
     manage("seed_demo")
+    manage("import_aiid", "-v", "0")  # public reference incidents (AI Incident Database)
     token = manage(
         "create_token",
         "--user",

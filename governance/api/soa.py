@@ -23,6 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api.idempotency import IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.choices import ImplementationStatus
 from governance.models import AISystem, Applicability, Framework, Requirement, SoAVersion
@@ -339,7 +340,7 @@ def _decision_data(decision: Applicability, framework: Framework, requirement: R
     }
 
 
-class SoAApproveView(APIView):
+class SoAApproveView(IdempotentPostMixin, APIView):
     """Approve the current statement as the scope's next version (officers)."""
 
     queryset = SoAVersion.objects.all()

@@ -208,7 +208,7 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     def art73(self, incident):
         if not incident.is_serious or incident.report_due_at is None:
             return "—"
-        if incident.complete_report_sent_at:
+        if incident.initial_report_sent_at:
             return "reported"
         return _due_badge(incident)
 

@@ -48,14 +48,16 @@ def resolve_breached_q(now) -> Q:
     return late | waiting
 
 
+# The Art. 73 deadline is met by the initial report (Art. 73(5) lets an incomplete first report
+# be completed later), so an incident stops being due once that has been sent.
 def report_overdue_q(now) -> Q:
-    return Q(is_serious=True, complete_report_sent_at__isnull=True, report_due_at__lt=now)
+    return Q(is_serious=True, initial_report_sent_at__isnull=True, report_due_at__lt=now)
 
 
 def report_due_soon_q(now) -> Q:
     return Q(
         is_serious=True,
-        complete_report_sent_at__isnull=True,
+        initial_report_sent_at__isnull=True,
         report_due_at__gte=now,
         report_due_at__lte=now + DUE_SOON,
     )

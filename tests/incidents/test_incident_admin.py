@@ -98,3 +98,29 @@ def test_it_hides_other_teams_incidents_in_the_admin(client, other_engineer, tea
     client.force_login(other_engineer)
     assert "team A only" not in client.get(QUEUE).content.decode()
     assert client.get(f"{QUEUE}{incident.pk}/change/").status_code == 302
+
+
+def test_it_reports_bad_service_level_settings_at_start_up(settings):
+    from incidents.checks import check_incident_slas
+
+    settings.VERITY_INCIDENT_SLAS = {"SEV1": {"respond_hours": -1}}
+    errors = check_incident_slas(None)
+    assert errors and errors[0].id == "incidents.E001" and "respond_hours" in errors[0].msg
+    settings.VERITY_INCIDENT_SLAS = {"SEV2": {"resolve_hours": 48}}
+    assert check_incident_slas(None) == []
+
+
+def test_it_stops_counting_an_incident_overdue_once_the_initial_report_is_sent(api_as, officer, team_a):
+    incident = IncidentFactory(
+        system=AISystemFactory(owning_team=team_a),
+        is_serious=True,
+        serious_ground="health",
+        report_due_at=timezone.now() - timedelta(hours=1),
+        report_due_rule="Art. 73(2)",
+    )
+    client = api_as(officer)
+    assert [i["reference"] for i in client.get("/api/v1/incidents/?overdue=true").json()["results"]] == [
+        incident.reference
+    ]
+    Incident.objects.filter(pk=incident.pk).update(initial_report_sent_at=timezone.now())
+    assert client.get("/api/v1/incidents/?overdue=true").json()["results"] == []
