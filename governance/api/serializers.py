@@ -6,16 +6,18 @@ the hottest path in the API and DRF's per-field machinery would dominate it. A t
 hand-written output and the declared fields identical.
 """
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from governance.models import AIModel, AISystem, SystemModel, Team, User
 from governance.models.inventory import PEOPLE, load_link_rows
 
 
-def _iso(value):
+def iso_datetime(value):
+    """A datetime as DRF writes it (UTC as ``Z``), or ``None``."""
     if value is None:
         return None
-    text = value.isoformat()
+    text = timezone.localtime(value).isoformat()  # DRF renders in the current time zone (UTC)
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -165,6 +167,6 @@ class AISystemSerializer(serializers.ModelSerializer):
             "guardrail_config_ref": system.guardrail_config_ref,
             "tags": list(system.tags),
             "models": system.link_rows(),
-            "created_at": _iso(system.created_at),
-            "updated_at": _iso(system.updated_at),
+            "created_at": iso_datetime(system.created_at),
+            "updated_at": iso_datetime(system.updated_at),
         }

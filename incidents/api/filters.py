@@ -28,8 +28,9 @@ def _boolean_q(queryset, value, q: Q):
 class IncidentFilter(django_filters.FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", help_text="AI system slug.")
     team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug.")
-    severity = django_filters.MultipleChoiceFilter(choices=choices.Severity.choices())
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    # distinct=False: one row per incident already, and DISTINCT would sort every column
+    severity = django_filters.MultipleChoiceFilter(choices=choices.Severity.choices(), distinct=False)
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
     serious = django_filters.BooleanFilter(
         field_name="is_serious", help_text="Serious incidents (Art. 3(49))."
     )

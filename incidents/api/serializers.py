@@ -16,6 +16,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
+from governance.api.serializers import iso_datetime as _iso
 from governance.models import AIModel, AISystem, User
 from governance.models.inventory import PEOPLE
 from incidents import choices
@@ -268,6 +269,50 @@ class IncidentSerializer(serializers.ModelSerializer):
     def _now(self):
         return self.context.setdefault("now", timezone.now())
 
+    def to_representation(self, incident):
+        """The declared fields, written out by hand: a page of 50 incidents through DRF's
+        per-field machinery costs more than the query behind it. A test keeps the two equal."""
+        return {
+            "reference": incident.reference,
+            "system": self.fields["system"].get_attribute(incident),
+            "team": self.fields["team"].get_attribute(incident),
+            "model": incident.model_id,
+            "title": incident.title,
+            "description": incident.description,
+            "occurred_at": _iso(incident.occurred_at),
+            "detected_at": _iso(incident.detected_at),
+            "became_aware_at": _iso(incident.became_aware_at),
+            "source": incident.source,
+            "external_id": incident.external_id,
+            "reporter": self.fields["reporter"].get_attribute(incident),
+            "severity": incident.severity,
+            "status": incident.status,
+            "allowed_transitions": self.get_allowed_transitions(incident),
+            "duplicate_of": self.fields["duplicate_of"].get_attribute(incident),
+            "harm_types": list(incident.harm_types),
+            "harm_level": incident.harm_level,
+            "mit_domain": incident.mit_domain,
+            "mit_subdomain": incident.mit_subdomain,
+            "affected_parties": list(incident.affected_parties),
+            "sector": incident.sector,
+            "is_serious": incident.is_serious,
+            "serious_ground": incident.serious_ground,
+            "widespread_infringement": incident.widespread_infringement,
+            "report_due_at": _iso(incident.report_due_at),
+            "report_due_rule": incident.report_due_rule,
+            "initial_report_sent_at": _iso(incident.initial_report_sent_at),
+            "complete_report_sent_at": _iso(incident.complete_report_sent_at),
+            "authority_reference": incident.authority_reference,
+            "report_overdue": self.get_report_overdue(incident),
+            "respond_by": _iso(incident.respond_by),
+            "resolve_by": _iso(incident.resolve_by),
+            "responded_at": _iso(incident.responded_at),
+            "resolved_at": _iso(incident.resolved_at),
+            "sla": self.get_sla(incident),
+            "created_at": _iso(incident.created_at),
+            "updated_at": _iso(incident.updated_at),
+        }
+
     def get_allowed_transitions(self, incident) -> list[str]:
         return lifecycle.allowed_transitions(incident.status)
 
@@ -282,7 +327,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     def get_report_overdue(self, incident) -> bool:
         return bool(
             incident.is_serious
-            and incident.complete_report_sent_at is None
+            and incident.initial_report_sent_at is None
             and incident.report_due_at is not None
             and incident.report_due_at < self._now()
         )

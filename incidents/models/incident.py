@@ -113,6 +113,10 @@ class Incident(models.Model):
         ]
         indexes = [
             models.Index(fields=["system", "-created_at"], name="incident_system_recent"),
+            # The triage filters of a system's list, in page order (newest first).
+            models.Index(
+                fields=["system", "status", "severity", "-created_at", "-id"], name="incident_system_filtered"
+            ),
             models.Index(fields=["team", "status", "severity"], name="incident_team_triage"),
             models.Index(fields=["status", "severity", "created_at"], name="incident_triage"),
             models.Index(
