@@ -43,7 +43,6 @@ Loopback only; every phase is bounded in time and in connections.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -52,38 +51,36 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-import loadgen
-from loadgen import _Conn, percentiles, run_phase
+from incident_load import API, SEARCH_WORD, cleanup_rows, measure_raw_inserts
+from incident_seed import (
+    SEED_SYSTEMS,
+    SEED_TEAMS,
+    TABLES,
+    _django_setup,
+    sample_references,
+    seed_incidents,
+    setup_step,
+)
+from loadgen import run_phase
 from server import (
     DEFAULT_SERVER,
     ROOT,
     django_env,
     free_port,
-    local_database,
-    proc_cpu,
     start_gunicorn,
     stop_gunicorn,
     vacuum,
 )
 
 DB_NAME = "verity_bench_incidents"
-API = "/api/v1/incidents/"
-SEED_TEAMS = 5
-SEED_SYSTEMS = 50
-SEED_EXTERNAL_PREFIX = "bench-seed-"
-SEED_STEP_SECONDS = 30  # one seeded incident every 30 s, going back from the first seeding
-SEED_CHUNK = 100_000
 REF_SAMPLE = 20_000  # seeded references the detail phase picks from
-SEARCH_WORD = "injection"  # in one seeded title in twelve
 WARMUP_SECONDS = 3.0
 TARGET_CREATE_OVER_INSERT = 0.1
 TARGET_LIST_OVER_DETAIL_P95 = 3.0
-TABLES = ("incidents_incident", "incidents_incidentsequence", "governance_idempotencyrecord")
 
 
 def database_url() -> tuple[str, bool]:
@@ -114,68 +111,6 @@ def run_django_step(mode: str, env: dict[str, str], *args: str) -> dict:
         if line.startswith("BENCH_JSON "):
             return json.loads(line[len("BENCH_JSON ") :])
     return {}
-
-
-def _django_setup() -> None:
-    # This file is called incidents.py: with its directory on the path, ``import incidents`` would
-    # find it instead of the app.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
-    import django
-
-    django.setup()
-
-
-def setup_step(run_id: str) -> None:
-    """(subprocess) Teams, systems, the officer and a fresh write token."""
-    _django_setup()
-    from django.conf import settings
-    from django.contrib.auth.models import Group
-
-    from governance import choices
-    from governance.change_context import change_context
-    from governance.models import AISystem, Team, User
-    from governance.services.tokens import issue_token
-
-    with change_context(source="bench", reason="incidents bench seed"):
-        teams = [
-            Team.objects.get_or_create(
-                slug=f"inc-bench-team-{t}", defaults={"name": f"Incident bench team {t}"}
-            )[0]
-            for t in range(SEED_TEAMS)
-        ]
-        systems = [
-            AISystem.objects.get_or_create(
-                slug=f"inc-bench-system-{s:02d}",
-                defaults={
-                    "name": f"Incident bench system {s:02d}",
-                    "purpose": "Seeded by bench/incidents.py to measure the incident API.",
-                    "owning_team": teams[s % SEED_TEAMS],
-                    "lifecycle_stage": choices.LifecycleStage.DEPLOYED,
-                    "operator_role": choices.OperatorRole.DEPLOYER,
-                    "risk_tier": choices.RiskTier.values[s % len(choices.RiskTier.values)],
-                    "autonomy_level": choices.AutonomyLevel.ASSISTIVE,
-                    "human_oversight": choices.HumanOversight.IN_THE_LOOP,
-                    "tags": ["bench"],
-                },
-            )[0]
-            for s in range(SEED_SYSTEMS)
-        ]
-        user, _ = User.objects.get_or_create(
-            username="bench-officer", defaults={"email": "bench-officer@example.invalid"}
-        )
-        user.groups.add(Group.objects.get(name=choices.Role.OFFICER))
-        issued = issue_token(
-            actor=None, user=user, name=f"bench incidents {run_id}", scope=choices.TokenScope.WRITE
-        )
-    result = {
-        "token": issued.secret,
-        "token_id": issued.token.pk,
-        "user_id": user.pk,
-        "systems": [[s.pk, s.owning_team_id, s.slug] for s in systems],
-        "time_zone": settings.TIME_ZONE,
-    }
-    print("BENCH_JSON " + json.dumps(result))
 
 
 def profile_step(token: str, reference: str, system: str, explain: str) -> None:
@@ -236,347 +171,6 @@ def cleanup_step(token_id: str) -> None:
         with change_context(source="bench", reason="incidents bench cleanup"):
             revoke_token(actor=token.user, token=token)
     print("BENCH_JSON {}")
-
-
-# --------------------------------------------------------------------------------------------
-# Seeding incidents in SQL
-# --------------------------------------------------------------------------------------------
-
-# One row per i (0 = newest). h is a multiplicative hash of i, so system, severity and status
-# vary independently of each other and of the row's age. Severity: SEV1 5 %, SEV2 20 %, SEV3
-# 45 %, SEV4 30 %. Status: closed 52 %, resolved 20 %, investigating 8 %, reported, triaged,
-# mitigated and rejected 5 % each (no duplicates: those need an original). SLA deadlines are the
-# default SLAs counted from created_at; one response in ten was late.
-SEED_SQL = """
-WITH base AS (
-    SELECT i,
-           (i::bigint * 2654435761) %% 4294967296 AS h,
-           %(anchor)s::timestamptz - make_interval(secs => i * %(step)s) AS created_at
-      FROM generate_series(%(start)s::bigint, %(stop)s::bigint - 1) AS i
-), shaped AS (
-    SELECT i, h, created_at,
-           (%(system_ids)s::bigint[])[(1 + h %% %(n_systems)s)::int] AS system_id,
-           (%(team_ids)s::bigint[])[(1 + h %% %(n_systems)s)::int] AS team_id,
-           CASE WHEN (h / 64) %% 100 < 5 THEN 'SEV1' WHEN (h / 64) %% 100 < 25 THEN 'SEV2'
-                WHEN (h / 64) %% 100 < 70 THEN 'SEV3' ELSE 'SEV4' END AS severity,
-           CASE WHEN (h / 8192) %% 100 < 52 THEN 'closed' WHEN (h / 8192) %% 100 < 72 THEN 'resolved'
-                WHEN (h / 8192) %% 100 < 80 THEN 'investigating' WHEN (h / 8192) %% 100 < 85 THEN 'reported'
-                WHEN (h / 8192) %% 100 < 90 THEN 'triaged' WHEN (h / 8192) %% 100 < 95 THEN 'mitigated'
-                ELSE 'rejected' END AS status,
-           make_interval(mins => (h %% 4320)::int) AS before_created,
-           make_interval(mins => ((h / 4320) %% 120)::int) AS detection_delay
-      FROM base
-), timed AS (
-    SELECT s.*,
-           created_at - before_created - detection_delay AS occurred_at,
-           created_at - before_created AS detected_at,
-           CASE severity WHEN 'SEV1' THEN interval '1 hour' WHEN 'SEV2' THEN interval '4 hours'
-                WHEN 'SEV3' THEN interval '24 hours' ELSE interval '3 days' END AS respond_within,
-           CASE severity WHEN 'SEV1' THEN interval '24 hours' WHEN 'SEV2' THEN interval '3 days'
-                WHEN 'SEV3' THEN interval '14 days' ELSE interval '30 days' END AS resolve_within
-      FROM shaped AS s
-), dated AS (
-    SELECT t.*,
-           CASE WHEN status = 'reported' THEN NULL
-                WHEN h %% 10 = 0 THEN created_at + respond_within * 1.5
-                ELSE created_at + respond_within * ((h %% 90) / 100.0) END AS responded_at,
-           CASE WHEN status IN ('resolved', 'closed', 'rejected')
-                THEN created_at + resolve_within * ((h %% 97) / 100.0) END AS resolved_at,
-           severity = 'SEV1' AND h %% 10 = 0 AS is_serious
-      FROM timed AS t
-)
-INSERT INTO incidents_incident (
-    reference, title, description, occurred_at, detected_at, became_aware_at, source, external_id,
-    severity, status, harm_types, harm_level, mit_domain, mit_subdomain, affected_parties, sector,
-    is_serious, serious_ground, widespread_infringement, report_due_at, report_due_rule,
-    initial_report_sent_at, complete_report_sent_at, authority_reference,
-    respond_by, resolve_by, responded_at, resolved_at, created_at, updated_at,
-    duplicate_of_id, model_id, reporter_id, system_id, team_id
-)
-SELECT
-    'INC-' || extract(year FROM created_at AT TIME ZONE %(tz)s)::int || '-'
-        || (floor(extract(epoch FROM (created_at AT TIME ZONE %(tz)s)
-                  - date_trunc('year', created_at AT TIME ZONE %(tz)s)) / %(step)s) + 1)::bigint,
-    (ARRAY['Hallucinated citation in answer', 'Biased scoring of applicant',
-           'Prompt injection via uploaded document', 'Personal data disclosed in response',
-           'Toxic content generated', 'Model drift beyond threshold', 'Unsafe medical advice given',
-           'Wrong refusal of valid request', 'Outage of inference endpoint',
-           'Jailbreak bypassed guardrail', 'Incorrect translation of contract clause',
-           'Misclassified fraud alert'])[(1 + (h / 512) %% 12)::int] || ' (' || i || ')',
-    'Seeded by bench/incidents.py. Reported by the monitoring of the system; see the timeline.',
-    occurred_at, detected_at, detected_at, 'import', %(prefix)s || i,
-    severity, status,
-    CASE WHEN h %% 3 = 0 THEN ARRAY['reputational']::varchar[] ELSE '{}'::varchar[] END,
-    CASE WHEN h %% 4 = 0 THEN 'near_miss' WHEN h %% 4 = 1 THEN 'issue' ELSE '' END,
-    '', '', '{}', '',
-    is_serious, CASE WHEN is_serious THEN 'health' ELSE '' END, false,
-    CASE WHEN is_serious THEN detected_at + interval '10 days' END,
-    CASE WHEN is_serious THEN 'Art. 73(2)' ELSE '' END,
-    NULL, NULL, '',
-    created_at + respond_within, created_at + resolve_within, responded_at, resolved_at,
-    created_at, coalesce(resolved_at, responded_at, created_at),
-    NULL, NULL, CASE WHEN h %% 2 = 0 THEN %(reporter_id)s::bigint END, system_id, team_id
-  FROM dated
-"""
-
-SEQUENCE_SQL = """
-INSERT INTO incidents_incidentsequence (year, last_number)
-SELECT split_part(reference, '-', 2)::int, max(split_part(reference, '-', 3)::bigint)
-  FROM incidents_incident
- WHERE reference ~ '^INC-[0-9]{4}-[0-9]+$'
- GROUP BY 1
-ON CONFLICT (year) DO UPDATE
-   SET last_number = greatest(incidents_incidentsequence.last_number, excluded.last_number)
-"""
-
-
-def seed_incidents(db_url: str, n: int, setup: dict) -> dict:
-    import psycopg
-
-    started = time.perf_counter()
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        have, anchor = conn.execute(
-            "SELECT count(*), max(created_at) FROM incidents_incident"
-            " WHERE source = 'import' AND external_id LIKE %s",
-            [SEED_EXTERNAL_PREFIX + "%"],
-        ).fetchone()
-        if anchor is None:
-            anchor = datetime.now(UTC).replace(second=0, microsecond=0)
-        params = {
-            "anchor": anchor,
-            "step": SEED_STEP_SECONDS,
-            "system_ids": [s[0] for s in setup["systems"]],
-            "team_ids": [s[1] for s in setup["systems"]],
-            "n_systems": len(setup["systems"]),
-            "tz": setup["time_zone"],
-            "prefix": SEED_EXTERNAL_PREFIX,
-            "reporter_id": setup["user_id"],
-        }
-        for start in range(have, n, SEED_CHUNK):
-            stop = min(n, start + SEED_CHUNK)
-            # Seeding is not a change anybody made: with the trigger on, every seeded row would
-            # also write a change event (doubling the cost and the data). ALTER TABLE is
-            # transactional and takes an exclusive lock on the table: the trigger is off only for
-            # this transaction's own INSERT, nobody else writes meanwhile, and if the INSERT fails
-            # the rollback turns the trigger back on as well.
-            with conn.transaction():
-                # The foreign keys are deferred: check them at the end of the INSERT, not at commit,
-                # since ALTER TABLE refuses to run while checks of the table are still pending.
-                conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                conn.execute(
-                    "ALTER TABLE incidents_incident DISABLE TRIGGER incidents_incident_record_change"
-                )
-                conn.execute(SEED_SQL, {**params, "start": start, "stop": stop})
-                conn.execute("ALTER TABLE incidents_incident ENABLE TRIGGER incidents_incident_record_change")
-            print(f"bench: seeded incidents {start}..{stop - 1}", flush=True)
-        conn.execute(SEQUENCE_SQL)
-        seeded_now = max(0, n - have)
-        total = conn.execute("SELECT count(*) FROM incidents_incident").fetchone()[0]
-        seeded = conn.execute(
-            "SELECT count(*) FROM incidents_incident WHERE source = 'import' AND external_id LIKE %s",
-            [SEED_EXTERNAL_PREFIX + "%"],
-        ).fetchone()[0]
-        enabled = conn.execute(
-            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'incidents_incident_record_change'"
-        ).fetchone()[0]
-    seed_seconds = time.perf_counter() - started
-    if enabled != "O":
-        raise SystemExit("bench: the change-history trigger on incidents_incident is not enabled")
-    vacuum_started = time.perf_counter()
-    vacuum(db_url, TABLES)
-    return {
-        "seeded_now": seeded_now,
-        "seed_seconds": seed_seconds,
-        "vacuum_seconds": time.perf_counter() - vacuum_started,
-        "seeded": seeded,
-        "total": total,
-    }
-
-
-def sample_references(db_url: str, k: int) -> list[str]:
-    import psycopg
-
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT reference FROM incidents_incident TABLESAMPLE SYSTEM (5)"
-            " WHERE source = 'import' AND external_id LIKE %s LIMIT %s",
-            [SEED_EXTERNAL_PREFIX + "%", k],
-        ).fetchall()
-        if len(rows) < min(k, 1000):  # a small seed: sample it all
-            rows = conn.execute(
-                "SELECT reference FROM incidents_incident WHERE source = 'import' AND external_id LIKE %s"
-                " ORDER BY random() LIMIT %s",
-                [SEED_EXTERNAL_PREFIX + "%", k],
-            ).fetchall()
-    return [r[0] for r in rows]
-
-
-# --------------------------------------------------------------------------------------------
-# Raw INSERT rate
-# --------------------------------------------------------------------------------------------
-
-RAW_INSERT = """
-INSERT INTO incidents_incident (
-    reference, title, description, occurred_at, detected_at, became_aware_at, source, external_id,
-    severity, status, harm_types, harm_level, mit_domain, mit_subdomain, affected_parties, sector,
-    is_serious, serious_ground, widespread_infringement, report_due_rule, authority_reference,
-    respond_by, resolve_by, created_at, updated_at, reporter_id, system_id, team_id
-) VALUES (
-    %s, %s, 'Raw insert rate.', %s, %s, %s, 'api', %s, 'SEV3', 'reported', '{}', '', '', '', '{}', '',
-    false, '', false, '', '', %s, %s, %s, %s, %s, %s, %s
-)
-"""
-
-
-def measure_raw_inserts(db_url: str, run_id: str, setup: dict, seconds: float) -> dict:
-    import psycopg
-
-    prefix = f"bench-{run_id}-raw-"
-    system_id, team_id, _ = setup["systems"][0]
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        # Once per session, like the app's context stamp: the trigger files these rows under "bench".
-        conn.execute(
-            "SELECT set_config('verity.change_context', %s, false)",
-            [json.dumps({"source": "bench", "reason": "incidents raw insert"})],
-        )
-        backend_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        if not local_database(db_url):
-            backend_pid = -1  # a remote server's processes are not ours to read: report 0
-        backend_cpu = proc_cpu(backend_pid)
-        cur = conn.cursor()
-        n = 0
-        latencies = []
-        started = time.perf_counter()
-        deadline = started + seconds
-        while True:
-            t0 = time.perf_counter()
-            if t0 >= deadline:
-                break
-            now = datetime.now(UTC)
-            cur.execute(
-                RAW_INSERT,
-                [
-                    f"RAW-{run_id}-{n}",
-                    f"Raw insert {n}",
-                    now - timedelta(hours=1),
-                    now,
-                    now,
-                    f"{prefix}{n}",
-                    now + timedelta(hours=24),
-                    now + timedelta(days=14),
-                    now,
-                    now,
-                    setup["user_id"],
-                    system_id,
-                    team_id,
-                ],
-            )
-            latencies.append(time.perf_counter() - t0)
-            n += 1
-        elapsed = time.perf_counter() - started
-        backend_cpu = proc_cpu(backend_pid) - backend_cpu
-        conn.execute("DELETE FROM incidents_incident WHERE reference LIKE %s", [f"RAW-{run_id}-%"])
-    vacuum(db_url, ("incidents_incident",))
-    return {
-        "rows": n,
-        "seconds": elapsed,
-        "rate": n / elapsed,
-        "db_cpu": backend_cpu / elapsed,
-        **percentiles(latencies),
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Load: the incident requests, driven by loadgen.run_phase
-# --------------------------------------------------------------------------------------------
-
-SEVERITY_WEIGHTS = (("SEV1", 1), ("SEV2", 4), ("SEV3", 9), ("SEV4", 6))
-
-
-def _request(
-    method: str, path: str, port: int, token: str, body: bytes | None = None, key: str = ""
-) -> bytes:
-    head = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        f"Authorization: Bearer {token}",
-        "Accept: application/json",
-    ]
-    if key:
-        head.append(f"Idempotency-Key: {key}")
-    if body is not None:
-        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
-
-
-async def incident_client_loop(kind: str, cfg: dict, worker_no: int, deadline: float, out: dict) -> None:
-    """One connection's requests for a phase; same bookkeeping as ``loadgen``'s own loop."""
-    port, token, systems, refs = cfg["port"], cfg["token"], cfg["system_slugs"], cfg["refs"]
-    conn = _Conn("127.0.0.1", port)
-    rng = random.Random(f"{cfg['run_id']}-{kind}-{cfg['proc']}-{worker_no}")
-    severities = [s for s, w in SEVERITY_WEIGHTS for _ in range(w)]
-    seq = 0
-    while time.perf_counter() < deadline:
-        if kind == "detail":
-            raw = _request("GET", f"{API}{rng.choice(refs)}/", port, token)
-        elif kind == "list":
-            path = f"{API}?system={rng.choice(systems)}&severity=SEV2&status=investigating"
-            raw = _request("GET", path, port, token)
-        elif kind == "search":
-            raw = _request("GET", f"{API}?system={rng.choice(systems)}&q={quote(SEARCH_WORD)}", port, token)
-        else:
-            unique = f"bench-{cfg['run_id']}-c{cfg['proc']}w{worker_no}n{seq}"
-            seq += 1
-            occurred = datetime.now(UTC) - timedelta(minutes=rng.randrange(5, 600))
-            body = json.dumps(
-                {
-                    "system": rng.choice(systems),
-                    "title": f"Unsafe answer reported by monitoring {unique}",
-                    "description": "Created by bench/incidents.py to measure intake throughput.",
-                    "severity": rng.choice(severities),
-                    "occurred_at": occurred.isoformat(),
-                    "external_id": unique,
-                    "harm_types": ["reputational"],
-                }
-            ).encode()
-            raw = _request("POST", API, port, token, body, key=f"{unique}-key")
-        t0 = time.perf_counter()
-        try:
-            status, body = await conn.request(raw)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            await conn.close()
-            out["errors"][type(exc).__name__] = out["errors"].get(type(exc).__name__, 0) + 1
-            continue
-        elapsed = time.perf_counter() - t0
-        if status == (201 if kind == "create" else 200):
-            out["latencies"].append(elapsed)
-        else:
-            key = f"HTTP {status}"
-            out["errors"][key] = out["errors"].get(key, 0) + 1
-            if len(out["samples"]) < 3:
-                out["samples"].append(body[:300].decode("utf-8", "replace"))
-    await conn.close()
-
-
-# run_phase forks client processes that run ``loadgen._client_loop``; point it at the incident
-# requests (the bookkeeping, timing and CPU accounting stay loadgen's).
-loadgen._client_loop = incident_client_loop
-
-
-def cleanup_rows(db_url: str, run_id: str, token_id: int) -> int:
-    import psycopg
-
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT set_config('verity.change_context', %s, false)",
-            [json.dumps({"source": "bench", "reason": "incidents bench cleanup"})],
-        )
-        removed = conn.execute(
-            "DELETE FROM incidents_incident WHERE source = 'api' AND external_id LIKE %s",
-            [f"bench-{run_id}-%"],
-        ).rowcount
-        conn.execute("DELETE FROM governance_idempotencyrecord WHERE client = %s", [f"token:{token_id}"])
-    return removed
 
 
 # --------------------------------------------------------------------------------------------
