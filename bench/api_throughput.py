@@ -40,14 +40,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from loadgen import SEED_PREFIX, percentiles, run_phase, seed_slug
+from loadgen import SEED_PREFIX, run_phase, seed_slug
+from rawinsert import single_row_insert_rate
 from server import (
     ROOT,
     database_url,
     django_env,
     free_port,
-    local_database,
-    proc_cpu,
     start_gunicorn,
     stop_gunicorn,
     vacuum,
@@ -216,40 +215,17 @@ def measure_raw_inserts(db_url: str, run_id: str, seconds: float) -> dict:
 
     prefix = f"bench-{run_id}-raw-"
     with psycopg.connect(db_url, autocommit=True) as conn:
-        # Once per session, like the app's context stamp: the trigger files these rows under "bench".
-        conn.execute(
-            "SELECT set_config('verity.change_context', %s, false)",
-            [json.dumps({"source": "bench", "reason": "api_throughput raw insert"})],
-        )
         team_id = conn.execute("SELECT id FROM governance_team WHERE slug = 'bench-team-0'").fetchone()[0]
-        backend_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        if not local_database(db_url):
-            backend_pid = -1  # a remote server's processes are not ours to read: report 0
-        backend_cpu = proc_cpu(backend_pid)
-        cur = conn.cursor()
-        n = 0
-        latencies = []
-        started = time.perf_counter()
-        deadline = started + seconds
-        while True:
-            t0 = time.perf_counter()
-            if t0 >= deadline:
-                break
-            now = datetime.now(UTC)
-            cur.execute(RAW_INSERT, [f"{prefix}{n}", f"Raw {n}", "Raw insert rate.", team_id, now, now])
-            latencies.append(time.perf_counter() - t0)
-            n += 1
-        elapsed = time.perf_counter() - started
-        backend_cpu = proc_cpu(backend_pid) - backend_cpu
-        conn.execute("DELETE FROM governance_aisystem WHERE slug LIKE %s", [prefix + "%"])
-    vacuum(db_url, ("governance_aisystem",))
-    return {
-        "rows": n,
-        "seconds": elapsed,
-        "rate": n / elapsed,
-        "db_cpu": backend_cpu / elapsed,
-        **percentiles(latencies),
-    }
+    return single_row_insert_rate(
+        db_url,
+        table="governance_aisystem",
+        insert_sql=RAW_INSERT,
+        params_for=lambda n, now: [f"{prefix}{n}", f"Raw {n}", "Raw insert rate.", team_id, now, now],
+        cleanup_sql="DELETE FROM governance_aisystem WHERE slug LIKE %s",
+        cleanup_params=[prefix + "%"],
+        seconds=seconds,
+        reason="api_throughput raw insert",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import loadgen
-from loadgen import _Conn, percentiles
-from server import local_database, proc_cpu, vacuum
+from loadgen import _Conn
+from rawinsert import single_row_insert_rate
 
 API = "/api/v1/incidents/"
 SEARCH_WORD = "injection"  # in one seeded title in twelve
@@ -41,61 +41,36 @@ INSERT INTO incidents_incident (
 
 
 def measure_raw_inserts(db_url: str, run_id: str, setup: dict, seconds: float) -> dict:
-    import psycopg
-
     prefix = f"bench-{run_id}-raw-"
     system_id, team_id, _ = setup["systems"][0]
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        # Once per session, like the app's context stamp: the trigger files these rows under "bench".
-        conn.execute(
-            "SELECT set_config('verity.change_context', %s, false)",
-            [json.dumps({"source": "bench", "reason": "incidents raw insert"})],
-        )
-        backend_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        if not local_database(db_url):
-            backend_pid = -1  # a remote server's processes are not ours to read: report 0
-        backend_cpu = proc_cpu(backend_pid)
-        cur = conn.cursor()
-        n = 0
-        latencies = []
-        started = time.perf_counter()
-        deadline = started + seconds
-        while True:
-            t0 = time.perf_counter()
-            if t0 >= deadline:
-                break
-            now = datetime.now(UTC)
-            cur.execute(
-                RAW_INSERT,
-                [
-                    f"RAW-{run_id}-{n}",
-                    f"Raw insert {n}",
-                    now - timedelta(hours=1),
-                    now,
-                    now,
-                    f"{prefix}{n}",
-                    now + timedelta(hours=24),
-                    now + timedelta(days=14),
-                    now,
-                    now,
-                    setup["user_id"],
-                    system_id,
-                    team_id,
-                ],
-            )
-            latencies.append(time.perf_counter() - t0)
-            n += 1
-        elapsed = time.perf_counter() - started
-        backend_cpu = proc_cpu(backend_pid) - backend_cpu
-        conn.execute("DELETE FROM incidents_incident WHERE reference LIKE %s", [f"RAW-{run_id}-%"])
-    vacuum(db_url, ("incidents_incident",))
-    return {
-        "rows": n,
-        "seconds": elapsed,
-        "rate": n / elapsed,
-        "db_cpu": backend_cpu / elapsed,
-        **percentiles(latencies),
-    }
+
+    def params_for(n: int, now: datetime) -> list:
+        return [
+            f"RAW-{run_id}-{n}",
+            f"Raw insert {n}",
+            now - timedelta(hours=1),
+            now,
+            now,
+            f"{prefix}{n}",
+            now + timedelta(hours=24),
+            now + timedelta(days=14),
+            now,
+            now,
+            setup["user_id"],
+            system_id,
+            team_id,
+        ]
+
+    return single_row_insert_rate(
+        db_url,
+        table="incidents_incident",
+        insert_sql=RAW_INSERT,
+        params_for=params_for,
+        cleanup_sql="DELETE FROM incidents_incident WHERE reference LIKE %s",
+        cleanup_params=[f"RAW-{run_id}-%"],
+        seconds=seconds,
+        reason="incidents raw insert",
+    )
 
 
 # --------------------------------------------------------------------------------------------
