@@ -93,7 +93,13 @@ def main() -> int:
         database_settings(VAR_DIR)  # starts the embedded server once, before the others attach
     manage("migrate", "--no-input", "-v", "0")
     manage("seed_demo")
-    manage("import_aiid", "-v", "0")  # public reference incidents (AI Incident Database)
+    aiid = Path(os.environ.get("VERITY_AIID_DIR", ROOT.parent / "shared" / "reference" / "aiid"))
+    if aiid.is_dir():
+        manage("import_aiid", str(aiid), "-v", "0")  # public reference incidents (AI Incident Database)
+    else:
+        print(
+            f"No AI Incident Database export at {aiid}: reference incidents not loaded (set VERITY_AIID_DIR)."
+        )
     token = manage(
         "create_token",
         "--user",
