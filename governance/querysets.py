@@ -19,7 +19,7 @@ def _has_any_role(user) -> bool:
     )
 
 
-def _scoped(queryset, user, own_rows):
+def scoped(queryset, user, own_rows):
     """Nothing without a role; everything for officers, auditors and superusers; otherwise the
     rows that ``own_rows()`` (a Q object built for the user's teams) selects."""
     if not _has_any_role(user):
@@ -44,7 +44,7 @@ class AIModelQuerySet(models.QuerySet):
 class AISystemQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Officers, auditors and superusers see every system; engineers their teams' systems."""
-        return _scoped(self, user, lambda: models.Q(owning_team_id__in=user.team_ids()))
+        return scoped(self, user, lambda: models.Q(owning_team_id__in=user.team_ids()))
 
     def with_related(self):
         """The names a list or detail shows, as columns of the one query.
@@ -116,7 +116,7 @@ class ScopedToSystemQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         """Organisation-wide rows are visible to every role; per-system rows follow the system."""
-        return _scoped(
+        return scoped(
             self,
             user,
             lambda: models.Q(system__isnull=True) | models.Q(system__owning_team_id__in=user.team_ids()),
@@ -126,12 +126,12 @@ class ScopedToSystemQuerySet(models.QuerySet):
 class RiskQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Risks follow their system's visibility."""
-        return _scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
+        return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
 
 
 class EvidenceQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Organisation-wide evidence is visible to every role; team evidence to that team."""
-        return _scoped(
+        return scoped(
             self, user, lambda: models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids())
         )

@@ -1,19 +1,15 @@
-"""Query sets of the incidents app; ``visible_to(user)`` scopes every read."""
+"""Query sets of the incidents app; ``visible_to(user)`` scopes every read, through the same
+helpers as the governance app's."""
 
 from django.db import models
+
+from governance.querysets import CatalogQuerySet, scoped
 
 
 class IncidentQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Officers, auditors and superusers see every incident; engineers their teams' systems'."""
-        from governance.models import AISystem
-
-        systems = AISystem.objects.visible_to(user)
-        if systems.query.is_empty():
-            return self.none()
-        if user.sees_everything:
-            return self
-        return self.filter(system__owning_team_id__in=user.team_ids())
+        return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
 
 
 class ChildOfIncidentQuerySet(models.QuerySet):
@@ -25,9 +21,5 @@ class ChildOfIncidentQuerySet(models.QuerySet):
         return self.filter(incident__in=Incident.objects.visible_to(user).values("pk"))
 
 
-class ReferenceIncidentQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """Public reference data: readable by every role."""
-        from governance.models import Framework
-
-        return self if not Framework.objects.visible_to(user).query.is_empty() else self.none()
+class ReferenceIncidentQuerySet(CatalogQuerySet):
+    """Public reference data: readable by every role."""
