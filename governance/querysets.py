@@ -132,6 +132,4 @@ class RiskQuerySet(models.QuerySet):
 class EvidenceQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Organisation-wide evidence is visible to every role; team evidence to that team."""
-        return scoped(
-            self, user, lambda: models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids())
-        )
+        return scoped(self, user, lambda: models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids()))

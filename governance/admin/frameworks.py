@@ -11,9 +11,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
-from governance.models import AISystem, Framework, Requirement, RequirementMapping, Team
+from governance.models import Framework, Requirement, RequirementMapping
 from governance.services import mappings
-from governance.services.coverage import STATE_LABELS, STATES, Scope, coverage_rows, coverage_summary
+from governance.services.coverage import (
+    STATE_LABELS,
+    STATES,
+    Scope,
+    coverage_rows,
+    coverage_summary,
+    scope_choices,
+    scope_for,
+)
 
 
 def _requirement_link(requirement) -> str:
@@ -124,15 +132,8 @@ class FrameworkAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         framework = get_object_or_404(Framework, pk=pk)
-        systems = AISystem.objects.visible_to(request.user).order_by("name")
-        teams = Team.objects.visible_to(request.user)
-        if not request.user.sees_everything:
-            teams = teams.filter(pk__in=request.user.team_ids())
-        scope = Scope()
-        if request.GET.get("system"):
-            scope = Scope(system=get_object_or_404(systems, slug=request.GET["system"]))
-        elif request.GET.get("team"):
-            scope = Scope(team=get_object_or_404(teams, slug=request.GET["team"]))
+        systems, teams = scope_choices(request.user)
+        scope = scope_for(request.user, team=request.GET.get("team"), system=request.GET.get("system"))
         state = request.GET.get("state") if request.GET.get("state") in STATES else None
         summary = coverage_summary(framework=framework, scope=scope)
         rows = coverage_rows(framework=framework, scope=scope, state=state)

@@ -1,14 +1,13 @@
 """Coverage of a framework for the organisation, a team or a system."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.models import AISystem, Framework, Requirement, Team
-from governance.services.coverage import STATES, Scope, coverage_rows, coverage_summary
+from governance.models import Framework, Requirement
+from governance.services.coverage import STATES, coverage_rows, coverage_summary, scope_for
 
 
 class CoverageQuerySerializer(serializers.Serializer):
@@ -37,18 +36,6 @@ def resolve_framework(code: str, version: str | None) -> Framework:
     return framework
 
 
-def resolve_scope(user, *, team: str | None, system: str | None) -> Scope:
-    """The scope, or 404 when it is outside what the user may see."""
-    if system:
-        return Scope(system=get_object_or_404(AISystem.objects.visible_to(user), slug=system))
-    if team:
-        teams = Team.objects.visible_to(user)
-        if not user.sees_everything:
-            teams = teams.filter(pk__in=user.team_ids())
-        return Scope(team=get_object_or_404(teams, slug=team))
-    return Scope()
-
-
 class CoverageView(APIView):
     """``GET /api/v1/coverage/?framework=…[&version=…][&team=…|&system=…][&state=…]``."""
 
@@ -70,7 +57,7 @@ class CoverageView(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         framework = resolve_framework(params["framework"], params.get("version"))
-        scope = resolve_scope(request.user, team=params.get("team"), system=params.get("system"))
+        scope = scope_for(request.user, team=params.get("team"), system=params.get("system"))
         return Response(
             {
                 **coverage_summary(framework=framework, scope=scope),

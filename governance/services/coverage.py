@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection, transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from governance.models import AISystem, Framework, Team
@@ -176,6 +177,25 @@ class Scope:
         if self.team is not None:
             return f"team:{self.team.slug}"
         return "organisation"
+
+
+def scope_choices(user):
+    """The systems and teams whose coverage ``user`` may read: engineers only their own teams'."""
+    systems = AISystem.objects.visible_to(user).order_by("name")
+    teams = Team.objects.visible_to(user)
+    if not user.sees_everything:
+        teams = teams.filter(pk__in=user.team_ids())
+    return systems, teams
+
+
+def scope_for(user, *, team: str | None = None, system: str | None = None) -> Scope:
+    """The scope named by slugs; ``Http404`` when it is outside what ``user`` may read."""
+    systems, teams = scope_choices(user)
+    if system:
+        return Scope(system=get_object_or_404(systems, slug=system))
+    if team:
+        return Scope(team=get_object_or_404(teams, slug=team))
+    return ORGANISATION
 
 
 def _params(framework: Framework, scope: Scope, today: date | None, state: str | None = None) -> dict:
