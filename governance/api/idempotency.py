@@ -172,34 +172,52 @@ class IdempotentPostMixin:
         return super().handle_exception(exc)
 
     def _run_claimed(self, claim: idempotency.Claim, handler, request, *args, **kwargs):
-        """Run the view and store its response in one transaction; free the key if not stored."""
+        """Run the view and store its response in one transaction; free the key if not stored.
+
+        A view that raises has its writes rolled back with that transaction; its error response
+        is then stored in a second one. (A savepoint around the view would spare that, but
+        would cost every successful request two more round trips.)
+        """
         try:
-            with transaction.atomic():
-                try:
-                    idempotency.hold(claim)
-                except idempotency.KeyInFlight as exc:
-                    raise IdempotencyKeyInFlight(exc.retry_after) from exc
-                try:
-                    with transaction.atomic():  # a failed view leaves this transaction usable
-                        response = handler(request, *args, **kwargs)
-                except Exception as exc:
-                    response = self.handle_exception(exc)  # re-raises what it cannot answer
-                response = self.finalize_response(request, response, *args, **kwargs)
-                if getattr(response, "streaming", False):
-                    raise ImproperlyConfigured("An idempotent POST cannot stream its response.")
-                if hasattr(response, "render"):
-                    response.render()
-                stored = idempotency.complete(
-                    claim, status=response.status_code, headers=response.headers, body=response.content
-                )
-                if not stored:
-                    transaction.set_rollback(True)
+            try:
+                with transaction.atomic():
+                    self._hold(claim)
+                    response = handler(request, *args, **kwargs)
+                    response, stored = self._store(claim, request, response, *args, **kwargs)
+            except IdempotencyKeyInFlight:
+                raise
+            except Exception as exc:
+                response = self.handle_exception(exc)  # re-raises what it cannot answer
+                with transaction.atomic():
+                    self._hold(claim)
+                    response, stored = self._store(claim, request, response, *args, **kwargs)
         except BaseException:
             _release(claim)
             raise
         if not stored:
             _release(claim)
         return response
+
+    @staticmethod
+    def _hold(claim: idempotency.Claim) -> None:
+        try:
+            idempotency.hold(claim)
+        except idempotency.KeyInFlight as exc:
+            raise IdempotencyKeyInFlight(exc.retry_after) from exc
+
+    def _store(self, claim: idempotency.Claim, request, response, *args, **kwargs):
+        """The rendered response and whether it was stored for replay (if not, roll back)."""
+        response = self.finalize_response(request, response, *args, **kwargs)
+        if getattr(response, "streaming", False):
+            raise ImproperlyConfigured("An idempotent POST cannot stream its response.")
+        if hasattr(response, "render"):
+            response.render()
+        stored = idempotency.complete(
+            claim, status=response.status_code, headers=response.headers, body=response.content
+        )
+        if not stored:
+            transaction.set_rollback(True)
+        return response, stored
 
 
 def _release(claim: idempotency.Claim) -> None:

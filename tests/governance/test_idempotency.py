@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.test import APIClient
 
 from governance.api import views
@@ -274,6 +274,27 @@ def test_it_rolls_back_the_write_behind_a_5xx_and_frees_the_key(api_as, officer,
     assert not AISystem.objects.exists()
     assert not IdempotencyRecord.objects.exists()
     assert post(client).status_code == 201
+
+
+def test_it_rolls_back_the_write_behind_a_4xx_and_replays_the_4xx(api_as, officer, team_a, monkeypatch):
+    client = api_as(officer)
+    create = views.AISystemViewSet.create_service
+
+    def create_then_refuse(**kwargs):
+        create(**kwargs)
+        raise ValidationError({"slug": ["Refused after the write."]})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(views.AISystemViewSet, "create_service", staticmethod(create_then_refuse))
+        refused = post(client)
+
+    assert refused.status_code == 400
+    assert not AISystem.objects.exists()
+    assert not ChangeEvent.objects.filter(table_name=AISystem._meta.db_table).exists()
+    replayed = post(client)
+    assert (replayed.status_code, replayed.content) == (400, refused.content)
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert not AISystem.objects.exists()
 
 
 def test_it_leaves_requests_without_the_header_and_other_methods_alone(api_as, officer, system_a):
