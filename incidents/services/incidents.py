@@ -162,8 +162,6 @@ def require_model_of_system(model: AIModel | None, system: AISystem) -> None:
 
 
 def _existing_external(team_id: int, source: str, external_id: str) -> Incident | None:
-    if not external_id:
-        return None
     return Incident.objects.filter(team_id=team_id, source=source, external_id=external_id).first()
 
 
@@ -179,7 +177,6 @@ def _is_external_id_clash(exc: IntegrityError) -> bool:
     return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") == _EXTERNAL_ID_CONSTRAINT
 
 
-@transaction.atomic
 def create_incident(*, actor: User, data: Mapping[str, object]) -> tuple[Incident, bool]:
     """Report an incident of an AI system the actor's team owns (officers: any system).
 
@@ -190,7 +187,8 @@ def create_incident(*, actor: User, data: Mapping[str, object]) -> tuple[Inciden
 
     Returns ``(incident, created)``. A report whose non-empty ``external_id`` the team already
     reported from the same ``source`` returns that incident with ``created`` False, also when two
-    such reports race.
+    such reports race. The checks only read; the writes (reference, row, notification request)
+    are one atomic block.
     """
     require_incident_permission(actor, "add_incident")
     data = dict(data)
@@ -224,22 +222,19 @@ def create_incident(*, actor: User, data: Mapping[str, object]) -> tuple[Inciden
         incident.respond_by, incident.resolve_by = sla_deadlines(incident.severity, now)
     validate_incident(incident)
 
-    existing = _existing_external(incident.team_id, incident.source, incident.external_id)
-    if existing is not None:
-        return existing, False
+    # No look-up of the external id first: the unique constraint answers "already reported" in
+    # the INSERT itself, also for a concurrent report, and rolling this block back hands the
+    # report's reference number back to the sequence together with the failed row.
     try:
-        # A savepoint: if a concurrent report of the same external id commits first, this one's
-        # reference number goes back to the sequence with the failed INSERT.
         with transaction.atomic():
             incident.reference = _allocate_reference(now)
             incident.save()
+            if incident.severity == choices.Severity.SEV1:
+                request_notification(kind=SEV1, incident=incident, reason="Reported as SEV1.")
     except IntegrityError as exc:
         if not _is_external_id_clash(exc):
             raise
         return _existing_external(incident.team_id, incident.source, incident.external_id), False
-
-    if incident.severity == choices.Severity.SEV1:
-        request_notification(kind=SEV1, incident=incident, reason="Reported as SEV1.")
     return incident, True
 
 

@@ -164,19 +164,10 @@ def test_it_returns_the_existing_incident_for_a_repeated_external_id(engineer, o
     assert created and other_source.reference == f"INC-{_year()}-2"
 
 
-def test_it_answers_a_lost_external_id_race_with_the_winner_and_no_gap(engineer, system_a, monkeypatch):
+def test_a_repeated_external_id_uses_up_no_reference_number(engineer, system_a):
     winner = _report(engineer, system_a, external_id="ci-7")
-    real = services._existing_external
-    calls = []
-
-    def blind_first_look(*args):
-        calls.append(args)
-        return None if len(calls) == 1 else real(*args)  # as if the winner committed just after
-
-    monkeypatch.setattr(services, "_existing_external", blind_first_look)
     loser, created = services.create_incident(actor=engineer, data=_data(system_a, external_id="ci-7"))
     assert (loser.pk, created) == (winner.pk, False)
-    monkeypatch.undo()
     assert _report(engineer, system_a).reference == f"INC-{_year()}-2"
 
 
@@ -216,6 +207,43 @@ def test_it_numbers_concurrent_reports_without_gaps():
     assert all(ref.startswith(f"INC-{year}-") for ref in references)
     assert IncidentSequence.objects.get(year=year).last_number == 400
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reports_of_one_external_id_record_one_incident_and_leave_no_gap():
+    team = TeamFactory()
+    engineer = UserFactory(role=Role.ENGINEER, teams=[team])
+    system = AISystemFactory(owning_team=team)
+    threads_count = 8
+    outcomes: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads_count)
+
+    def report_once():
+        try:
+            actor = User.objects.get(pk=engineer.pk)
+            target = AISystem.objects.select_related("owning_team").get(pk=system.pk)
+            start.wait()
+            incident, created = services.create_incident(
+                actor=actor, data=_data(target, external_id="pager-99")
+            )
+            outcomes.append((incident.pk, created))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report_once) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors, errors
+    assert Incident.objects.count() == 1
+    only = Incident.objects.get()
+    assert sorted(outcomes, key=lambda o: not o[1]) == [(only.pk, True)] + [(only.pk, False)] * 7
+    assert _report(engineer, system).reference == f"INC-{_year()}-2"
 
 # --- Lifecycle ----------------------------------------------------------------------------------
 
