@@ -268,13 +268,13 @@ def hold(claim: Claim) -> None:
     """
     if not connection.in_atomic_block:
         raise RuntimeError("hold() must run inside the transaction that does the work")
-    held = (
-        IdempotencyRecord.objects.select_for_update()
-        .filter(pk=claim.record_id, claim_token=claim.token, state=_IN_FLIGHT)
-        .values_list("pk", flat=True)
-    )
-    if not list(held):
-        raise KeyInFlight()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {_TABLE} WHERE id = %s AND claim_token = %s AND state = %s FOR UPDATE",
+            [claim.record_id, claim.token, _IN_FLIGHT],
+        )
+        if cursor.fetchone() is None:
+            raise KeyInFlight()
 
 
 def is_replayable(status: int) -> bool:
@@ -295,16 +295,26 @@ def complete(claim: Claim, *, status: int, headers: Mapping[str, str], body: byt
     if not is_replayable(status):
         return False
     kept = {name: headers[name] for name in REPLAYED_HEADERS if name in headers}
-    updated = IdempotencyRecord.objects.filter(
-        pk=claim.record_id, claim_token=claim.token, state=_IN_FLIGHT
-    ).update(
-        state=_COMPLETED,
-        response_status=status,
-        response_headers=kept,
-        response_body=bytes(body),
-        completed_at=timezone.now(),
-    )
-    return bool(updated)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_TABLE}
+               SET state = %s, response_status = %s, response_headers = %s::jsonb,
+                   response_body = %s, completed_at = %s
+             WHERE id = %s AND claim_token = %s AND state = %s
+            """,
+            [
+                _COMPLETED,
+                status,
+                json.dumps(kept),
+                bytes(body),
+                timezone.now(),
+                claim.record_id,
+                claim.token,
+                _IN_FLIGHT,
+            ],
+        )
+        return cursor.rowcount == 1
 
 
 def release(claim: Claim) -> None:
