@@ -20,6 +20,7 @@ from typing import Any
 
 SETTING_NAME = "verity.change_context"
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "WITH")  # WITH: data-modifying CTEs
+_STAMP = "SELECT set_config(%s, %s, false)"
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,20 @@ def stamp_writes(execute, sql, params, many, context):
 
     The setting is session-wide (not ``SET LOCAL``) so it also works in autocommit mode; it is
     written before every write, so a rolled-back transaction can never leave a stale actor behind.
+    A single write with positional parameters carries the setting in the same round trip
+    (``SELECT set_config(…); INSERT …``, which Django's client-side-binding cursor sends as one
+    query), and the cursor then moves on to the write's own result.
     """
-    if sql.lstrip()[:6].upper().startswith(_WRITE_VERBS):
-        payload = json.dumps(_current.get().payload(), separators=(",", ":"))
-        context["cursor"].cursor.execute("SELECT set_config(%s, %s, false)", [SETTING_NAME, payload])
-    return execute(sql, params, many, context)
+    if not sql.lstrip()[:6].upper().startswith(_WRITE_VERBS):
+        return execute(sql, params, many, context)
+    payload = json.dumps(_current.get().payload(), separators=(",", ":"))
+    raw_cursor = context["cursor"].cursor
+    if many or not isinstance(params, list | tuple):
+        raw_cursor.execute(_STAMP, [SETTING_NAME, payload])
+        return execute(sql, params, many, context)
+    result = execute(f"{_STAMP}; {sql}", [SETTING_NAME, payload, *params], many, context)
+    raw_cursor.nextset()
+    return result
 
 
 def install_on_connection(sender=None, connection=None, **_) -> None:
