@@ -59,6 +59,14 @@ class AISystemQuerySet(models.QuerySet):
         )
 
 
+def system_visible_to(system, user) -> bool:
+    """For one loaded system, the answer ``AISystem.objects.visible_to(user)`` gives (a test keeps
+    the two equal): for hot paths that look the system up without the ORM."""
+    if not _has_any_role(user):
+        return False
+    return user.sees_everything or system.owning_team_id in user.team_ids()
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Officers and auditors see every token (never its secret); others only their own."""

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
-from governance.models import AIModel, AISystem, SystemModel, User
+from governance.models import AIModel, AISystem, SystemModel, Team, User
 from governance.services.access import require_permission, require_team_scope
 from governance.services.records import (
     create_validated,
@@ -28,6 +28,33 @@ _REFERENCES = ("owning_team", "business_owner", "technical_owner")
 
 
 _SLUG_CONSTRAINT = f"{AISystem._meta.db_table}_slug_key"
+
+
+# Reporting an incident looks its system up on every intake: one hand-written statement for the
+# few columns it reads, as the ORM's query building costs more than the look-up itself.
+_SYSTEM_BRIEF = ("id", "slug", "name", "owning_team_id")
+_TEAM_BRIEF = ("id", "slug", "name")
+_SYSTEM_BRIEF_SQL = f"""
+    SELECT {", ".join(f"s.{c}" for c in _SYSTEM_BRIEF)}, {", ".join(f"t.{c}" for c in _TEAM_BRIEF)}
+      FROM {AISystem._meta.db_table} s
+      JOIN {Team._meta.db_table} t ON t.id = s.owning_team_id
+     WHERE s.{{column}} = %s
+"""
+
+
+def system_brief(*, pk: int | None = None, slug: str | None = None) -> AISystem | None:
+    """The system with this id or slug, loaded with only its id, slug, name and owning team (the
+    other fields load on first use). No scoping: check ``system_visible_to`` before use."""
+    column, value = ("id", pk) if pk is not None else ("slug", slug)
+    with connection.cursor() as cursor:
+        cursor.execute(_SYSTEM_BRIEF_SQL.format(column=column), [value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_SYSTEM_BRIEF)
+    system = AISystem.from_db(connection.alias, _SYSTEM_BRIEF, row[:split])
+    system.owning_team = Team.from_db(connection.alias, _TEAM_BRIEF, row[split:])
+    return system
 
 
 def _validate_and_save(system: AISystem) -> None:

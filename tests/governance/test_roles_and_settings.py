@@ -8,6 +8,8 @@ from pathlib import Path
 from django.contrib.auth.models import Group
 
 from governance.apps import _sync_roles
+from governance.models import AISystem
+from governance.querysets import system_visible_to
 from tests.factories import AISystemFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,3 +66,12 @@ def test_it_refuses_to_start_in_production_without_a_database_url():
     result = _run_django(PRODUCTION, "check")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
+
+
+def test_the_one_system_check_agrees_with_the_scoped_query(personas, system_a, team_b):
+    system_b = AISystemFactory(owning_team=team_b)
+    outsider = UserFactory(role=None)
+    for user in [*personas.values(), outsider]:
+        for system in (system_a, system_b):
+            expected = AISystem.objects.visible_to(user).filter(pk=system.pk).exists()
+            assert system_visible_to(system, user) is expected, (user.username, system.slug)
