@@ -195,7 +195,7 @@ def print_report(args, info: dict, raw: dict, phases: list[dict], profile: dict)
     print()
     print(
         f"  {'phase':<8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'ok':>8}{'errors':>7}{'queries':>9}"
-        f"{'app CPU':>9}{'PG CPU':>8}{'app ms/req':>12}{'PG ms/req':>11}"
+        f"{'app CPU':>9}{'PG CPU':>8}{'app ms/req':>12}{'PG ms/req':>11}{'client CPU':>12}{'busy':>7}"
     )
     counts = profile.get("counts", {})
     for p in phases:
@@ -205,6 +205,7 @@ def print_report(args, info: dict, raw: dict, phases: list[dict], profile: dict)
             f"  {p['kind']:<8}{p['rps']:>9.1f}{p['p50_ms']:>9.1f}{p['p95_ms']:>9.1f}{p['ok']:>8}"
             f"{sum(p['errors'].values()):>7}{queries!s:>9}{p['server_cpu']:>9.2f}{p['db_cpu']:>8.2f}"
             f"{p['server_cpu'] / rps * 1000:>12.1f}{p['db_cpu'] / rps * 1000:>11.2f}"
+            f"{p['client_cpu']:>12.2f}{p['machine_busy'] * 100:>6.0f}%"
         )
         if p["errors"]:
             print(f"           errors: {p['errors']}")
@@ -224,7 +225,8 @@ def print_report(args, info: dict, raw: dict, phases: list[dict], profile: dict)
         "  raw SQL: psycopg, autocommit, one connection, one INSERT per row, change-history trigger on.\n"
         "  queries: SQL statements of one request (create: one intake, rolled back). CPU: cores used\n"
         "  by gunicorn (master and workers) and by the PostgreSQL backends of this database; ms/req:\n"
-        "  that CPU per successful request."
+        "  that CPU per successful request; client CPU: cores used by the load generator; busy: the\n"
+        "  whole machine's CPU use during the phase."
     )
     print()
     create_ratio = by["create"]["rps"] / raw["rate"]
