@@ -238,3 +238,53 @@ class RiskStatus(models.TextChoices):
     TREATING = "treating", "Being treated"
     ACCEPTED = "accepted", "Accepted"
     CLOSED = "closed", "Closed"
+
+
+# --- Reviews and notifications --------------------------------------------------------------------
+
+
+class ReviewStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    OVERDUE = "overdue", "Overdue"
+    WAIVED = "waived", "Waived"
+
+
+OPEN_REVIEW_STATUSES = (ReviewStatus.SCHEDULED, ReviewStatus.IN_PROGRESS, ReviewStatus.OVERDUE)
+
+
+class ReviewTrigger(models.TextChoices):
+    CADENCE = "cadence", "Periodic (policy cadence)"
+    MATERIAL_CHANGE = "material_change", "Material change"
+
+
+class ReviewOutcome(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    APPROVED_WITH_CONDITIONS = "approved_with_conditions", "Approved with conditions"
+    SUSPEND = "suspend", "Suspend the system"
+
+
+class NotificationKind(models.TextChoices):
+    REVIEW_DUE = "review_due", "Review falling due"
+    REVIEW_OVERDUE = "review_overdue", "Review overdue"
+    REVIEW_ESCALATION = "review_escalation", "Overdue review escalated"
+    EVIDENCE_EXPIRING = "evidence_expiring", "Evidence expiring"
+    INCIDENT_SLA_BREACH = "incident_sla_breach", "Incident SLA breached"
+    ART73_DEADLINE = "art73_deadline", "EU AI Act Art. 73 deadline near"
+    SEV1_INCIDENT = "sev1", "SEV1 incident"
+    SERIOUS_INCIDENT = "serious_incident", "Serious incident (Art. 73)"
+    DIGEST = "digest", "Daily digest"
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    WEBHOOK = "webhook", "Webhook"
+    IN_APP = "in_app", "In the admin"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed, will retry"
+    DEAD = "dead", "Gave up"

@@ -141,3 +141,42 @@ class EvidenceQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Organisation-wide evidence is visible to every role; team evidence to that team."""
         return scoped(self, user, lambda: models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids()))
+
+
+class ReviewQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Reviews of the systems the user sees."""
+        return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
+
+    def open(self):
+        from governance.choices import OPEN_REVIEW_STATUSES
+
+        return self.filter(status__in=OPEN_REVIEW_STATUSES)
+
+
+class OwnRowsQuerySet(models.QuerySet):
+    """Rows that belong to one user (``owner_field``): officers see all, everyone else their own."""
+
+    owner_field = "user"
+
+    def visible_to(self, user):
+        if not _has_any_role(user):
+            return self.none()
+        if user.is_superuser or user.has_role("officer"):
+            return self
+        return self.filter(**{self.owner_field: user})
+
+
+class NotificationQuerySet(OwnRowsQuerySet):
+    owner_field = "recipient"
+
+    def unread_in_app(self, user):
+        return self.filter(recipient=user, channel="in_app", read_at__isnull=True, status="sent")
+
+
+class NotificationPreferenceQuerySet(OwnRowsQuerySet):
+    owner_field = "user"
+
+
+class WebhookEndpointQuerySet(OwnRowsQuerySet):
+    owner_field = "owner"

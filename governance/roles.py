@@ -27,6 +27,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "risk": _CRUD,
         "applicability": _CRUD,
         "soaversion": ("add", "view"),  # approving adds a version; versions never change
+        "reviewpolicy": _CRUD,
+        "review": ("add", "change", "view"),  # waived with a reason, never deleted
+        "notification": ("change", "view"),  # the outbox: retry a failed delivery
+        "notificationpreference": _CRUD,  # their own
+        "webhookendpoint": _CRUD,
         "incidents.incident": ("add", "change", "view"),  # never deleted: rejected or closed instead
         "incidents.timelineentry": ("add", "view"),
         "incidents.correctiveaction": _CRUD,
@@ -49,6 +54,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "risk": _CRUD,  # their teams' systems' risks
         "applicability": ("view",),
         "soaversion": ("view",),
+        "reviewpolicy": ("view",),
+        "review": ("view",),  # their teams' systems' reviews
+        "notification": ("view",),  # their own
+        "notificationpreference": _CRUD,  # their own
+        "webhookendpoint": _CRUD,  # their own
         "incidents.incident": ("add", "change", "view"),  # their teams' systems only
         "incidents.timelineentry": ("add", "view"),
         "incidents.correctiveaction": ("add", "change", "view"),
@@ -72,6 +82,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "risk": ("view",),
         "applicability": ("view",),
         "soaversion": ("view",),
+        "reviewpolicy": ("view",),
+        "review": ("view",),
+        "notification": ("view",),  # their own
+        "notificationpreference": _CRUD,  # their own
         "incidents.incident": ("view",),
         "incidents.timelineentry": ("view",),
         "incidents.correctiveaction": ("view",),

@@ -4,6 +4,8 @@ from governance.models.evidence import Evidence
 from governance.models.frameworks import Framework, Requirement, RequirementMapping
 from governance.models.idempotency import IdempotencyRecord
 from governance.models.inventory import AIModel, AISystem, SystemModel
+from governance.models.notifications import Notification, NotificationPreference, WebhookEndpoint
+from governance.models.reviews import Review, ReviewPolicy
 from governance.models.risks import Risk
 from governance.models.soa import Applicability, SoAVersion
 from governance.models.teams import Team, TeamMembership, User
@@ -22,10 +24,15 @@ __all__ = [
     "ControlImplementation",
     "Framework",
     "IdempotencyRecord",
+    "Notification",
+    "NotificationPreference",
     "Requirement",
     "RequirementMapping",
+    "Review",
+    "ReviewPolicy",
     "SystemModel",
     "Team",
     "TeamMembership",
     "User",
+    "WebhookEndpoint",
 ]

@@ -60,6 +60,9 @@ class Team(models.Model):
 class TeamMembership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="team_memberships")
+    is_lead = models.BooleanField(
+        "team lead", default=False, help_text="Overdue reviews of the team's systems escalate to its leads."
+    )
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
