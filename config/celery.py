@@ -11,9 +11,16 @@ app = Celery("verity")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Scans look for due work by time range, so a run missed while the worker or the broker was down
+# is caught up by the next one; the outbox's dedupe keys keep a second beat from sending twice.
 app.conf.beat_schedule = {
     "heartbeat": {"task": "governance.tasks.heartbeat", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "governance.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "scan-reviews": {"task": "governance.tasks.scan_reviews", "schedule": 300.0},
+    "scan-evidence-expiry": {"task": "governance.tasks.scan_evidence_expiry", "schedule": 3600.0},
+    "scan-incident-clocks": {"task": "incidents.tasks.scan_incident_clocks", "schedule": 300.0},
+    "deliver-due-notifications": {"task": "governance.tasks.deliver_due", "schedule": 60.0},
+    "send-daily-digests": {"task": "governance.tasks.send_digests", "schedule": 900.0},
 }
 
 

@@ -1,8 +1,13 @@
-"""Celery tasks of the governance app: thin wrappers, the work lives in services."""
+"""Celery tasks of the governance app: thin wrappers, the work lives in services.
+
+Review and evidence scans live in ``governance.review_tasks``, notification delivery in
+``governance.delivery_tasks``; both are imported here so Celery's autodiscovery registers them.
+"""
 
 from celery import shared_task
 from django.db import connection
 
+from governance import delivery_tasks, review_tasks  # noqa: F401 - registers their tasks
 from governance.services import idempotency
 
 
