@@ -208,8 +208,19 @@ CELERY_TIMEZONE = TIME_ZONE
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="verity@localhost")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))  # for the filebased backend
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
+
+# --- Notification delivery (docs/deployment.md, "Notifications: delivery and webhooks") ------
+VERITY_DIGEST_HOUR = env.int("VERITY_DIGEST_HOUR", default=8)  # local hour (TIME_ZONE) of the digest
+VERITY_NOTIFICATION_MAX_ATTEMPTS = env.int("VERITY_NOTIFICATION_MAX_ATTEMPTS", default=8)
+# A delivery holds its row this long; keep it well above the webhook timeout.
+VERITY_NOTIFICATION_LEASE_SECONDS = env.float("VERITY_NOTIFICATION_LEASE_SECONDS", default=300)
+VERITY_NOTIFICATION_BACKOFF_SECONDS = env.float("VERITY_NOTIFICATION_BACKOFF_SECONDS", default=60)
+VERITY_NOTIFICATION_BACKOFF_CAP_SECONDS = env.float("VERITY_NOTIFICATION_BACKOFF_CAP_SECONDS", default=3600)
+VERITY_WEBHOOK_TIMEOUT_SECONDS = env.float("VERITY_WEBHOOK_TIMEOUT_SECONDS", default=5)
+VERITY_WEBHOOK_DISABLE_AFTER = env.int("VERITY_WEBHOOK_DISABLE_AFTER", default=5)
 
 # --- Security (production) ------------------------------------------------------------------
 if not DEBUG:
