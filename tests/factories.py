@@ -226,3 +226,79 @@ def incident_payload(**overrides) -> dict:
         "severity": "SEV3",
         **overrides,
     }
+
+
+# --- Reviews and notifications --------------------------------------------------------------------
+
+
+class ReviewPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.ReviewPolicy"
+        django_get_or_create = ("risk_tier", "eu_ai_act_class")
+
+    risk_tier = choices.RiskTier.LOW
+    eu_ai_act_class = ""
+    cadence_days = 365
+    checklist = factory.LazyFunction(
+        lambda: [
+            {"key": "purpose", "question": "Is the documented purpose still accurate?"},
+            {"key": "incidents", "question": "Were incidents since the last review handled?"},
+        ]
+    )
+
+
+class ReviewFactory(factory.django.DjangoModelFactory):
+    """An open review due in 10 days, with a two-question checklist."""
+
+    class Meta:
+        model = "governance.Review"
+
+    system = factory.SubFactory(AISystemFactory)
+    due_at = factory.LazyFunction(lambda: _now() + _days(10))
+    status = choices.ReviewStatus.SCHEDULED
+    checklist = factory.LazyFunction(
+        lambda: [
+            {"key": "purpose", "question": "Is the documented purpose still accurate?"},
+            {"key": "incidents", "question": "Were incidents since the last review handled?"},
+        ]
+    )
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.WebhookEndpoint"
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Endpoint {n}")
+    url = factory.Sequence(lambda n: f"https://hooks.example.com/verity/{n}")
+    secret = factory.Sequence(lambda n: f"whsec_test_{n:032d}")
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    """An in-app notification already delivered (unread) to ``recipient``."""
+
+    class Meta:
+        model = "governance.Notification"
+
+    recipient = factory.SubFactory(UserFactory)
+    channel = choices.NotificationChannel.IN_APP
+    kind = choices.NotificationKind.REVIEW_DUE
+    subject_type = "governance.review"
+    subject_id = factory.Sequence(lambda n: str(n))
+    subject_label = factory.Sequence(lambda n: f"Review of System {n}")
+    dedupe_key = factory.Sequence(lambda n: f"test:{n}")
+    status = choices.NotificationStatus.SENT
+    next_attempt_at = factory.LazyFunction(lambda: _now())
+    sent_at = factory.LazyFunction(lambda: _now())
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _days(n: int):
+    import datetime
+
+    return datetime.timedelta(days=n)
