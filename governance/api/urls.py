@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from governance.api import controls, coverage, evidence, frameworks, risks, soa, views
+from governance.api import controls, coverage, evidence, frameworks, notifications, reviews, risks, soa, views
 
 router = DefaultRouter()
 router.register("ai-systems", views.AISystemViewSet, basename="ai-system")
@@ -16,6 +16,14 @@ router.register(
 )
 router.register("risks", risks.RiskViewSet, basename="risk")
 router.register("evidence", evidence.EvidenceViewSet, basename="evidence")
+router.register("reviews", reviews.ReviewViewSet, basename="review")
+router.register(
+    "notification-preferences",
+    notifications.NotificationPreferenceViewSet,
+    basename="notification-preference",
+)
+router.register("webhook-endpoints", notifications.WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("notifications", notifications.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("coverage/", coverage.CoverageView.as_view(), name="coverage"),
