@@ -12,8 +12,11 @@ from contextlib import nullcontext
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
+from governance import choices
 from governance.models import AIModel, AISystem, SystemModel, Team, User
+from governance.services import reviews
 from governance.services.access import require_permission, require_team_scope
 from governance.services.records import (
     create_validated,
@@ -87,10 +90,46 @@ def create_system(
     system = AISystem(**data)
     require_team_scope(actor, system.owning_team if system.owning_team_id else None)
     links = list(model_links)
-    with transaction.atomic() if links else nullcontext():
+    deployed = system.lifecycle_stage == choices.LifecycleStage.DEPLOYED
+    with transaction.atomic() if links or deployed else nullcontext():
         _validate_and_save(system)
         _replace_model_links(system, links, existing={})
+        if deployed:
+            reviews.schedule_next(system=system, after=timezone.now(), actor=actor)
     return system
+
+
+_MATERIAL_FIELDS = {
+    "system_prompt_sha256": "system prompt changed",
+    "eu_ai_act_class": "EU AI Act class changed",
+}
+
+
+def _material_state(system: AISystem, primary_models: frozenset[int] | None = None) -> dict:
+    state = {field: getattr(system, field) for field in _MATERIAL_FIELDS}
+    return {**state, "lifecycle_stage": system.lifecycle_stage, "primary_models": primary_models}
+
+
+def _primary_models(system: AISystem) -> frozenset[int]:
+    return frozenset(
+        link.model_id for link in system.loaded_model_links if link.role == choices.ModelRole.PRIMARY
+    )
+
+
+def _review_after_change(*, actor: User, system: AISystem, before: dict, after: dict) -> None:
+    """A deployed system's material change (prompt, EU AI Act class, primary model) makes a review
+    due now; a system that has just been deployed gets its first periodic review."""
+    if system.lifecycle_stage != choices.LifecycleStage.DEPLOYED:
+        return
+    if before["lifecycle_stage"] != choices.LifecycleStage.DEPLOYED:
+        reviews.schedule_next(system=system, after=timezone.now(), actor=actor)
+        return
+    changed = [label for field, label in _MATERIAL_FIELDS.items() if before[field] != after[field]]
+    if before["primary_models"] != after["primary_models"]:  # both None when links were not given
+        changed.append("primary model changed")
+    if changed:
+        reason = "; ".join(changed)
+        reviews.require_review_now(system=system, reason=reason[:1].upper() + reason[1:] + ".", actor=actor)
 
 
 @transaction.atomic
@@ -105,13 +144,23 @@ def update_system(
     require_permission(actor, "change_aisystem")
     require_team_scope(actor, system.owning_team)
     system = AISystem.objects.select_for_update().get(pk=system.pk)
+    before = _material_state(system)
     for field, value in changes.items():
         setattr(system, field, value)
     if "owning_team" in changes:
         require_team_scope(actor, system.owning_team)
     _validate_and_save(system)
+    primary_after = None
     if model_links is not None:
-        _replace_model_links(system, model_links)
+        existing = {link.model_id: link for link in system.model_links.select_related("model")}
+        before["primary_models"] = frozenset(
+            model_id for model_id, link in existing.items() if link.role == choices.ModelRole.PRIMARY
+        )
+        _replace_model_links(system, model_links, existing=existing)
+        primary_after = _primary_models(system)
+    _review_after_change(
+        actor=actor, system=system, before=before, after=_material_state(system, primary_after)
+    )
     return system
 
 
@@ -124,7 +173,10 @@ def save_system(*, actor: User, system: AISystem, original_team_id: int | None) 
 
         require_team_scope(actor, Team.objects.get(pk=original_team_id))
     require_team_scope(actor, system.owning_team)
+    stored = AISystem.objects.select_for_update().filter(pk=system.pk).first() if system.pk else None
     _validate_and_save(system)
+    before = _material_state(stored) if stored else {**_material_state(system), "lifecycle_stage": ""}
+    _review_after_change(actor=actor, system=system, before=before, after=_material_state(system))
     return system
 
 
