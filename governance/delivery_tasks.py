@@ -19,7 +19,7 @@ def deliver_notification(notification_id: int) -> str:
     return delivery.deliver(notification_id)
 
 
-@shared_task(name="governance.tasks.deliver_due", ignore_result=True)
+@shared_task(name="governance.tasks.deliver_due")
 def deliver_due() -> int:
     """Beat, every minute: hand every row due for an attempt to a delivery task; returns how many."""
     handed = 0
@@ -33,7 +33,7 @@ def deliver_due() -> int:
     return handed
 
 
-@shared_task(name="governance.tasks.send_digests", ignore_result=True)
+@shared_task(name="governance.tasks.send_digests")
 def send_digests() -> int:
     """Beat, every 15 minutes: once the digest hour has come, bundle each recipient's waiting rows
     into one digest per channel and deliver it; returns how many digests were written."""
