@@ -232,9 +232,10 @@ def incident_payload(**overrides) -> dict:
 
 
 class ReviewPolicyFactory(factory.django.DjangoModelFactory):
+    """The policy of a tier (and class), replacing the one a migration may have made."""
+
     class Meta:
         model = "governance.ReviewPolicy"
-        django_get_or_create = ("risk_tier", "eu_ai_act_class")
 
     risk_tier = choices.RiskTier.LOW
     eu_ai_act_class = ""
@@ -245,6 +246,12 @@ class ReviewPolicyFactory(factory.django.DjangoModelFactory):
             {"key": "incidents", "question": "Were incidents since the last review handled?"},
         ]
     )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        lookup = {name: kwargs.pop(name) for name in ("risk_tier", "eu_ai_act_class")}
+        policy, _ = model_class.objects.update_or_create(**lookup, defaults=kwargs)
+        return policy
 
 
 class ReviewFactory(factory.django.DjangoModelFactory):

@@ -1,1 +1,13 @@
-from governance.admin import changes, controls, evidence, frameworks, inventory, risks, soa, teams, tokens  # noqa: F401  (registers the admins)
+from governance.admin import (  # noqa: F401  (registers the admins)
+    changes,
+    controls,
+    evidence,
+    frameworks,
+    inventory,
+    notifications,
+    reviews,
+    risks,
+    soa,
+    teams,
+    tokens,
+)
