@@ -8,3 +8,10 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         from incidents import checks  # noqa: F401  (registers the start-up checks)
+        from incidents.services import notification_receivers as receivers
+        from incidents.services.notifications import notification_requested
+
+        notification_requested.connect(receivers.write_outbox_rows, dispatch_uid="incidents.outbox_rows")
+        notification_requested.connect(
+            receivers.require_review_for_sev1, dispatch_uid="incidents.sev1_review"
+        )
