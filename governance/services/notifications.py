@@ -134,7 +134,7 @@ def _insert(*, kind: str, source_sql: str, params: list, now: datetime | None) -
     return len(rows)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # one statement: a savepoint would only add round trips
 def enqueue(
     *,
     kind: str,
@@ -166,7 +166,7 @@ def enqueue(
     return _insert(kind=kind, source_sql=_ONE_EVENT_SQL, params=params, now=now)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def enqueue_from_sql(*, kind: str, source_sql: str, params: list, now: datetime | None = None) -> int:
     """Set-based ``enqueue`` for scans: ``source_sql`` selects ``(user_id, subject_type, subject_id,
     subject_label, key, payload::jsonb)`` rows; they are expanded by channel and endpoint as in
