@@ -7,13 +7,15 @@ and its governance programme (controls, implementations, evidence, applicability
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from governance.choices import Role
 from governance.models import AIModel, AISystem, SystemModel, Team, TeamMembership, User
+from governance.services import reviews
 from governance.services.demo_controls import seed_programme
 from governance.services.records import upsert
 
@@ -446,7 +448,28 @@ def seed_demo() -> dict[str, int]:
             _, changed = upsert(SystemModel, {"system": system, "model": models[index]}, {"role": role})
             written["links"] += changed
     written.update(seed_programme())
+    written["reviews"] = _schedule_first_reviews()
     return written
+
+
+# Days from now until each deployed demo system's first review falls due, in slug order: one
+# already late, some inside the reminder windows, the rest later.
+REVIEW_DUE_IN_DAYS = (-3, 5, 12, 25, 60, 120, 200)
+
+
+def _schedule_first_reviews() -> int:
+    """A first review for each deployed demo system that has never had one."""
+    now = timezone.now()
+    systems = (
+        AISystem.objects.filter(slug__in=[spec["slug"] for spec in SYSTEMS], lifecycle_stage="deployed")
+        .exclude(reviews__isnull=False)
+        .order_by("slug")
+    )
+    for index, system in enumerate(systems):
+        cadence = timedelta(days=reviews.policy_for(system).cadence_days)
+        due_in = timedelta(days=REVIEW_DUE_IN_DAYS[index % len(REVIEW_DUE_IN_DAYS)])
+        reviews.schedule_next(system=system, after=now - cadence + due_in)
+    return len(systems)
 
 
 def _grant(user: User, group: Group) -> None:

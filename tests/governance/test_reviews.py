@@ -329,3 +329,15 @@ def test_it_applies_material_changes_saved_in_the_admin(officer, team_a):
     inventory.save_system(actor=officer, system=system, original_team_id=team_a.pk)
     review = Review.objects.get(system=system)
     assert (review.trigger, review.reason) == ("material_change", "EU AI Act class changed.")
+
+
+def test_it_gives_deployed_demo_systems_a_first_review_once():
+    from governance.services import demo
+
+    slugs = [spec["slug"] for spec in demo.SYSTEMS[:3]]
+    for slug in slugs[:2]:
+        _deployed(slug=slug)
+    AISystemFactory(slug=slugs[2])  # in development
+    assert demo._schedule_first_reviews() == 2
+    assert demo._schedule_first_reviews() == 0
+    assert set(Review.objects.values_list("system__slug", flat=True)) == set(slugs[:2])
