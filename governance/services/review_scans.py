@@ -179,7 +179,7 @@ _EVIDENCE_SQL = f"""
     SELECT people.user_id, 'governance.evidence', due.id::text, due.title,
            'evidence:' || due.id || ':expiring:' || due.valid_until || ':' || due.lead || 'd',
            jsonb_build_object('evidence', due.id, 'title', due.title, 'valid_until', due.valid_until,
-                              'lead_days', due.lead, 'team', due.team_id)
+                              'expires_at', due.valid_until, 'lead_days', due.lead, 'team', due.team_id)
       FROM due
      CROSS JOIN LATERAL (SELECT due.owner_id UNION {_OFFICERS}) AS people(user_id)
      WHERE people.user_id IS NOT NULL

@@ -192,6 +192,16 @@ def test_it_scans_with_a_fixed_number_of_statements(people):
     assert statements(2) == statements(20)
 
 
+def test_it_runs_the_scans_from_the_beat_tasks(people):
+    from config.celery import app
+    from governance import review_tasks
+
+    _review(people, due_in=-DAY)
+    assert {"governance.tasks.scan_reviews", "governance.tasks.scan_evidence_expiry"} <= set(app.tasks)
+    assert review_tasks.scan_reviews.apply().get()["overdue_reviews"] == 1
+    assert review_tasks.scan_evidence_expiry.apply().get() == {"evidence_expiring": 0}
+
+
 # --- Concurrency -------------------------------------------------------------------------------
 
 
@@ -255,6 +265,8 @@ def test_it_warns_of_expiring_evidence_at_each_lead_time(people):
         for subject in (owned.pk, uploaded.pk)
     }
     assert by_subject == {owned.pk: {"member", "chief-officer"}, uploaded.pk: {"technical", "chief-officer"}}
+    row = _rows("evidence_expiring").filter(subject_id=str(owned.pk)).first()
+    assert row.payload["expires_at"] == owned.valid_until.isoformat() and row.payload["lead_days"] == 30
     assert f"evidence:{owned.pk}:expiring:{owned.valid_until.isoformat()}:30d" in {
         key.rsplit(":", 2)[0] for key in _keys("evidence_expiring")
     }
