@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
@@ -158,7 +159,9 @@ def scan_reviews(*, now: datetime | None = None) -> dict[str, int]:
         (choices.NotificationKind.REVIEW_OVERDUE, _OVERDUE_SQL, [now, oldest]),
         (choices.NotificationKind.REVIEW_ESCALATION, _ESCALATION_SQL, [now, oldest]),
     ):
-        result[kind] = enqueue_from_sql(kind=kind, source_sql=sql, params=[*reviews, *times], now=now)
+        result[kind.value] = enqueue_from_sql(
+            kind=kind.value, source_sql=sql, params=[*reviews, *times], now=now
+        )
     return result
 
 
@@ -194,8 +197,6 @@ def scan_evidence_expiry(*, now: datetime | None = None) -> dict[str, int]:
     Evidence is valid through its ``valid_until`` day (in ``TIME_ZONE``); a lead time whose day
     came before the evidence was added is skipped.
     """
-    from django.conf import settings
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     params = [
@@ -207,6 +208,9 @@ def scan_evidence_expiry(*, now: datetime | None = None) -> dict[str, int]:
         settings.TIME_ZONE,
     ]
     written = enqueue_from_sql(
-        kind=choices.NotificationKind.EVIDENCE_EXPIRING, source_sql=_EVIDENCE_SQL, params=params, now=now
+        kind=choices.NotificationKind.EVIDENCE_EXPIRING.value,
+        source_sql=_EVIDENCE_SQL,
+        params=params,
+        now=now,
     )
-    return {choices.NotificationKind.EVIDENCE_EXPIRING: written}
+    return {choices.NotificationKind.EVIDENCE_EXPIRING.value: written}
