@@ -179,6 +179,11 @@ SPECTACULAR_SETTINGS = {
             "BearerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "vrt_<prefix>_<secret>"}
         }
     },
+    # Choice sets used by several components under a field name other sets share.
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewStatusEnum": "governance.choices.ReviewStatus",
+        "NotificationKindEnum": "governance.choices.NotificationKind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
