@@ -353,7 +353,11 @@ def deliver(notification_id: int, *, now: datetime | None = None) -> str:
     held = claim(notification_id=notification_id, now=started)
     if held is None:
         return "skipped"
-    notification = Notification.objects.select_related("recipient", "endpoint").get(pk=notification_id)
+    notification = (
+        Notification.objects.select_related("recipient", "endpoint").filter(pk=notification_id).first()
+    )
+    if notification is None:  # deleted since the claim, with its recipient or endpoint
+        return "skipped"
     outcome = _send(notification)
     # Backoff counts from the end of the attempt (a timeout can take a while); a given ``now``
     # (tests) is used as it is.
