@@ -5,6 +5,7 @@ Run ``scripts/ensure_browser.py`` first (``make test`` does) so that /usr/bin/ch
 
 import datetime
 import re
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -17,6 +18,7 @@ from tests.factories import AISystemFactory, ReviewFactory, ReviewPolicyFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REVIEWS = "/admin/governance/review/"
+SCREENSHOT = Path("/tmp/verity-review.png")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +63,7 @@ def test_it_completes_a_review_from_the_checklist_and_schedules_the_next(page, o
     expect(page.locator("#id_answer__purpose")).to_have_value(
         "Yes: triages incoming claims for a human handler."
     )
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
     page.fill("#id_answer__incidents", "Two since March, both closed.")
     page.click("input[name=_complete]")
     page.wait_for_load_state()
