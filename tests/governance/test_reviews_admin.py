@@ -377,3 +377,9 @@ def test_it_lists_the_outbox_in_constant_queries(client, officer, engineer):
         client.get(OUTBOX)
     assert len(small) == len(large), (len(small), len(large))
     assert Notification.objects.count() == 45
+
+
+def test_it_marks_team_leads_on_the_team_page(client, officer, engineer, team_a):
+    client.force_login(officer)
+    page = client.get(f"/admin/governance/team/{team_a.pk}/change/").content.decode()
+    assert 'name="memberships-0-is_lead"' in page
