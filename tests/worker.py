@@ -5,6 +5,9 @@ which is also the worker's default queue, so tasks it sends itself (a sweep hand
 deliveries) come back to it and not to some other worker sharing the Redis database. Tests can
 stop it, SIGKILL it and start another on the same queue.
 
+Several ``Worker`` objects given the same ``queue`` compete for its tasks, as workers of one
+deployment do.
+
 ``WebhookReceiver`` is an HTTP server on a free loopback port, in a thread of the test process,
 that records every request and answers as the test scripts it: a status, a delay, or holding the
 request until released.
@@ -60,15 +63,17 @@ class Worker:
             "VERITY_TEST_QUEUE": self.queue,
             **(env or {}),
         }
+        # A queue only this worker consumes, to know when this very process is ready.
+        self.own_queue = f"{self.queue}-{uuid.uuid4().hex[:6]}"
         self.client = Celery("verity-test", broker=REDIS_URL, backend=REDIS_URL)
         self.proc: subprocess.Popen | None = None
 
     def start(self, *, wait: bool = True) -> Worker:
-        argv = ["worker", "-Q", self.queue, "--pool", "solo", "--loglevel", "WARNING"]
+        argv = ["worker", "-Q", f"{self.queue},{self.own_queue}", "--pool", "solo", "--loglevel", "WARNING"]
         argv += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
         self.proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, *argv], cwd=ROOT, env=self.env)
         if wait:
-            self.call("governance.tasks.heartbeat", timeout=60)
+            self.client.send_task("governance.tasks.heartbeat", queue=self.own_queue).get(timeout=60)
         return self
 
     def send(self, name: str, *args):
@@ -100,7 +105,8 @@ class Worker:
     def purge(self) -> None:
         """Drop what is left in this worker's queue, so it does not linger in the Redis database."""
         with self.client.connection_for_write() as conn:
-            conn.default_channel.queue_purge(self.queue)
+            for queue in (self.queue, self.own_queue):
+                conn.default_channel.queue_purge(queue)
 
 
 def wait_for(predicate, *, timeout: float = 20, interval: float = 0.1, message: str = "condition"):

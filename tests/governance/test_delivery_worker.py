@@ -183,3 +183,38 @@ def test_a_bad_url_a_500_and_a_timeout_end_as_failures_with_retries(worker, rece
     assert len(receiver.to("/broken")) >= 2
     assert len(receiver.to("/slow")) >= 2
     assert worker.alive
+
+
+def test_two_workers_handed_the_same_rows_again_and_again_send_each_once(worker, receiver, mail_dir):
+    endpoint = WebhookEndpointFactory(url=receiver.script("/hook", Answer(delay=0.1)))
+    hooks = [webhook_row(endpoint) for _ in range(8)]
+    mails = [
+        NotificationFactory(
+            recipient=UserFactory(),
+            channel=NotificationChannel.EMAIL,
+            status=NotificationStatus.PENDING,
+            sent_at=None,
+            next_attempt_at=timezone.now(),
+        )
+        for _ in range(8)
+    ]
+    second = Worker(worker.env, queue=worker.queue)
+    try:
+        worker.start()
+        second.start()
+        for _ in range(3):  # duplicated task messages, as after a redelivery or a double enqueue
+            for row in hooks + mails:
+                worker.send("governance.tasks.deliver_notification", row.pk)
+            worker.send("governance.tasks.deliver_due")
+        wait_for(lambda: set(statuses(*hooks, *mails)) == {"sent"}, timeout=30, message="all rows sent")
+        # Let the duplicates still queued run out before counting.
+        wait_for(lambda: worker.call("governance.tasks.deliver_due") == 0, message="an idle sweep")
+        assert worker.alive and second.alive
+    finally:
+        second.stop()
+
+    assert len(receiver.to("/hook")) == len(hooks)
+    assert receiver.deliveries("/hook") == {str(row.pk) for row in hooks}
+    message_ids = [message["Message-ID"] for message in sent_emails(mail_dir)]
+    assert sorted(message_ids) == sorted(f"<notification-{row.pk}@localhost>" for row in mails)
+    assert {Notification.objects.get(pk=row.pk).attempts for row in hooks + mails} == {1}
