@@ -20,8 +20,8 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Q
 
-from governance.choices import Role
-from governance.models import TeamMembership, User
+from governance.choices import OPEN_REVIEW_STATUSES, Role
+from governance.models import Review, TeamMembership, User
 from governance.services import notifications, reviews
 from incidents.models import Incident
 from incidents.services.notifications import SERIOUS_INCIDENT, SEV1
@@ -93,9 +93,16 @@ def write_outbox_rows(sender, *, kind: str, incident: Incident, reason: str, **k
     return notify(kind=kind, incident=incident, reason=reason)
 
 
+@transaction.atomic
 def require_review_for_sev1(sender, *, kind: str, incident: Incident, **kwargs) -> None:
     """Receiver of ``notification_requested``: a SEV1 incident makes a review of its system due now."""
     if kind != SEV1:
         return
     system = Incident.objects.select_related("system").get(pk=incident.pk).system
-    reviews.require_review_now(system=system, reason=f"SEV1 incident {incident.reference}")
+    reason = f"SEV1 incident {incident.reference}"
+    # Raised to SEV1 a second time while the review it opened is still open: nothing new to add
+    # (the review service joins the reasons of several changes with "; ").
+    open_review = Review.objects.filter(system=system, status__in=OPEN_REVIEW_STATUSES).first()
+    if open_review is not None and reason in open_review.reason.split("; "):
+        return
+    reviews.require_review_now(system=system, reason=reason)

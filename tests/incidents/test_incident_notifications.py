@@ -117,6 +117,22 @@ def test_a_sev1_makes_a_review_of_the_system_due_now(
     assert review.due_at <= timezone.now()
 
 
+def test_a_second_raise_to_sev1_adds_nothing_to_the_open_review(
+    people, system, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = _report(people["officer"], system, severity="SEV1")
+    for severity in ("SEV2", "SEV1"):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.update_incident(
+                actor=people["officer"], incident=incident, changes={"severity": severity}
+            )
+
+    (review,) = Review.objects.filter(system=system)
+    assert review.reason == f"SEV1 incident {incident.reference}"
+    assert _rows(incident, "sev1").count() == 8, "told once per incident"
+
+
 def test_a_sev3_notifies_nobody_and_a_raise_to_sev1_does(
     people, system, queued, django_capture_on_commit_callbacks
 ):
