@@ -208,7 +208,6 @@ def test_it_numbers_concurrent_reports_without_gaps():
     assert IncidentSequence.objects.get(year=year).last_number == 400
 
 
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_reports_of_one_external_id_record_one_incident_and_leave_no_gap():
     team = TeamFactory()
@@ -244,6 +243,7 @@ def test_concurrent_reports_of_one_external_id_record_one_incident_and_leave_no_
     only = Incident.objects.get()
     assert sorted(outcomes, key=lambda o: not o[1]) == [(only.pk, True)] + [(only.pk, False)] * 7
     assert _report(engineer, system).reference == f"INC-{_year()}-2"
+
 
 # --- Lifecycle ----------------------------------------------------------------------------------
 
