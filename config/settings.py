@@ -226,6 +226,8 @@ VERITY_NOTIFICATION_BACKOFF_SECONDS = env.float("VERITY_NOTIFICATION_BACKOFF_SEC
 VERITY_NOTIFICATION_BACKOFF_CAP_SECONDS = env.float("VERITY_NOTIFICATION_BACKOFF_CAP_SECONDS", default=3600)
 VERITY_WEBHOOK_TIMEOUT_SECONDS = env.float("VERITY_WEBHOOK_TIMEOUT_SECONDS", default=5)
 VERITY_WEBHOOK_DISABLE_AFTER = env.int("VERITY_WEBHOOK_DISABLE_AFTER", default=5)
+# Webhooks to loopback or private addresses: for development and tests only (see services/webhooks.py).
+VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 
 # --- Security (production) ------------------------------------------------------------------
 if not DEBUG:

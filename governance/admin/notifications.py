@@ -229,7 +229,7 @@ class WebhookEndpointAddForm(ServiceForm):
         fields = ["name", "url", "kinds"]
 
     def decide(self, data):
-        return services.create_webhook_endpoint(
+        return webhooks.create_webhook_endpoint(
             actor=self.actor, name=data["name"], url=data["url"], kinds=data.get("kinds") or []
         )
 
@@ -315,7 +315,7 @@ class WebhookEndpointAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         for endpoint in queryset:
             try:
                 rotated.append(
-                    (endpoint, services.rotate_webhook_secret(actor=request.user, endpoint=endpoint))
+                    (endpoint, webhooks.rotate_webhook_secret(actor=request.user, endpoint=endpoint))
                 )
             except NotAllowed as exc:
                 self.message_user(request, f"{endpoint}: {exc}", messages.ERROR)

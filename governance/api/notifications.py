@@ -232,7 +232,7 @@ class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, viewsets
         body = WebhookEndpointCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        endpoint, secret = services.create_webhook_endpoint(
+        endpoint, secret = webhooks.create_webhook_endpoint(
             actor=request.user, name=data["name"], url=data["url"], kinds=data.get("kinds", [])
         )
         return self._render(endpoint, secret=secret, code=status.HTTP_201_CREATED)
@@ -263,7 +263,7 @@ class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, viewsets
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         endpoint = self.get_object()
-        secret = services.rotate_webhook_secret(actor=request.user, endpoint=endpoint)
+        secret = webhooks.rotate_webhook_secret(actor=request.user, endpoint=endpoint)
         return Response({"id": endpoint.pk, "secret": secret}, headers=NO_STORE)
 
 

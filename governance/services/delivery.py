@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from governance.choices import NotificationChannel, NotificationKind, NotificationStatus
 from governance.models import Notification, WebhookEndpoint
+from governance.services import webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,9 @@ def _send_webhook(notification: Notification) -> Outcome:
     if endpoint.disabled_at is not None or not endpoint.is_active:
         reason = endpoint.disabled_reason or "switched off by its owner"
         return _permanent(f"The webhook endpoint is disabled ({reason}).")
+    problem = webhooks.address_problem(endpoint.url)
+    if problem:
+        return _permanent(f"Not sent: {problem}", endpoint_refused=True)
     body = webhook_body(notification)
     request = urllib.request.Request(
         endpoint.url,

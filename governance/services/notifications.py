@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -37,7 +36,6 @@ DEFAULT_CHANNELS = ("email", "in_app")
 SINGLE_DELIVERY_LIMIT = 100
 DELIVER_ONE = "governance.tasks.deliver_notification"
 DELIVER_DUE = "governance.tasks.deliver_due"
-SECRET_PREFIX = "whsec_"
 
 _LABEL_LENGTH = Notification._meta.get_field("subject_label").max_length
 
@@ -204,53 +202,6 @@ def set_preference(*, actor: User, kind: str, channels: list[str], digest: bool)
         NotificationPreference, {"user": actor, "kind": kind}, {"channels": channels, "digest": bool(digest)}
     )
     return preference
-
-
-def _check_kinds(kinds: list[str]) -> list[str]:
-    kinds = list(kinds or [])
-    unknown = [kind for kind in kinds if kind not in choices.NotificationKind.values]
-    if unknown:
-        raise ValidationError({"kinds": f"Unknown kinds of notification: {', '.join(map(str, unknown))}."})
-    if len(set(kinds)) != len(kinds):
-        raise ValidationError({"kinds": "Name each kind once."})
-    return kinds
-
-
-def _new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-@transaction.atomic
-def create_webhook_endpoint(
-    *, actor: User, name: str, url: str, kinds: list[str]
-) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint of the actor's and its signing secret (returned once, never shown again).
-
-    Officers and engineers; the URL must be http or https; ``kinds`` empty receives every kind.
-    """
-    require_permission(actor, "add_webhookendpoint")
-    url = (url or "").strip()
-    if not url.lower().startswith(("https://", "http://")):
-        raise ValidationError({"url": "Give an http or https URL."})
-    secret = _new_secret()
-    endpoint = WebhookEndpoint(owner=actor, name=(name or "").strip(), url=url, kinds=_check_kinds(kinds))
-    endpoint.secret = secret
-    endpoint.full_clean()
-    endpoint.save()
-    return endpoint, secret
-
-
-@transaction.atomic
-def rotate_webhook_secret(*, actor: User, endpoint: WebhookEndpoint) -> str:
-    """A new signing secret for the endpoint (returned once); owner or officer only."""
-    require_permission(actor, "change_webhookendpoint")
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-    if endpoint.owner_id != actor.pk and not is_officer(actor):
-        raise NotAllowed("Only the endpoint's owner or an officer can rotate its secret.")
-    secret = _new_secret()
-    endpoint.secret = secret
-    endpoint.save(update_fields=["secret", "updated_at"])
-    return secret
 
 
 @transaction.atomic

@@ -1,14 +1,25 @@
-"""Changing and removing webhook endpoints (creating one and rotating its secret live in
-``governance.services.notifications``, with the secrets).
+"""Webhook endpoints: creating one (its signing secret is returned once, never shown again),
+rotating the secret, changing and removing it.
 
-The owner or an officer changes an endpoint; the secret is never touched here. Turning an
-endpoint back on clears what the delivery recorded when it gave up on it.
+The owner or an officer changes an endpoint. Turning an endpoint back on clears what delivery
+recorded when it gave up on it.
+
+An endpoint makes the server send requests where a user says, so its URL must name a public
+address: loopback, private, link-local (cloud metadata) and reserved addresses are refused, here
+and again by delivery at send time (a name may resolve elsewhere later).
+``VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts this for development and tests; it is off with
+``DJANGO_DEBUG=false`` unless set.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
+import socket
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -18,11 +29,43 @@ from governance.models import User, WebhookEndpoint
 from governance.services.access import is_officer, require_permission
 
 CHANGEABLE = ("name", "url", "kinds", "is_active")
+SECRET_PREFIX = "whsec_"
+
+
+def address_problem(url: str) -> str | None:
+    """Why the server must not send to ``url``, or None: not http(s), no host, a host that does
+    not resolve, or one that resolves to a non-public address (unless allowed by settings)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Give an http or https URL."
+    if settings.VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):
+        return f"The host {parts.hostname!r} does not resolve."
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            return f"The host {parts.hostname!r} resolves to {address}, which is not a public address."
+    return None
+
+
+def _checked_url(url) -> str:
+    url = str(url or "").strip()
+    problem = address_problem(url)
+    if problem:
+        raise ValidationError({"url": problem})
+    return url
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
 def _require_owner_or_officer(actor: User, endpoint: WebhookEndpoint) -> None:
     if endpoint.owner_id != actor.pk and not is_officer(actor):
-        raise NotAllowed("Only the endpoint's owner or an officer can change it.")
+        raise NotAllowed("Only the endpoint's owner or an officer can change it or its secret.")
 
 
 def _checked_kinds(kinds) -> list[str]:
@@ -33,6 +76,37 @@ def _checked_kinds(kinds) -> list[str]:
     if len(set(kinds)) != len(kinds):
         raise ValidationError({"kinds": "Name each kind once."})
     return kinds
+
+
+@transaction.atomic
+def create_webhook_endpoint(
+    *, actor: User, name: str, url: str, kinds: list[str]
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint of the actor's and its signing secret (returned once, never shown again).
+
+    Officers and engineers; ``kinds`` empty receives every kind.
+    """
+    require_permission(actor, "add_webhookendpoint")
+    secret = _new_secret()
+    endpoint = WebhookEndpoint(
+        owner=actor, name=(name or "").strip(), url=_checked_url(url), kinds=_checked_kinds(kinds)
+    )
+    endpoint.secret = secret
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint, secret
+
+
+@transaction.atomic
+def rotate_webhook_secret(*, actor: User, endpoint: WebhookEndpoint) -> str:
+    """A new signing secret for the endpoint (returned once); owner or officer only."""
+    require_permission(actor, "change_webhookendpoint")
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    _require_owner_or_officer(actor, endpoint)
+    secret = _new_secret()
+    endpoint.secret = secret
+    endpoint.save(update_fields=["secret", "updated_at"])
+    return secret
 
 
 @transaction.atomic
@@ -49,9 +123,7 @@ def update_webhook_endpoint(
     changed = []
     for field, value in changes.items():
         if field == "url":
-            value = str(value or "").strip()
-            if not value.lower().startswith(("https://", "http://")):
-                raise ValidationError({"url": "Give an http or https URL."})
+            value = _checked_url(value)
         elif field == "name":
             value = str(value or "").strip()
         elif field == "kinds":

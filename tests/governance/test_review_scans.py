@@ -17,7 +17,7 @@ from django.utils import timezone
 from governance import choices
 from governance.exceptions import Conflict, NotAllowed
 from governance.models import Evidence, Notification, Review, ReviewPolicy, TeamMembership
-from governance.services import notifications, review_scans, reviews
+from governance.services import notifications, review_scans, reviews, webhooks
 from tests.factories import (
     AISystemFactory,
     NotificationFactory,
@@ -393,33 +393,31 @@ def test_it_validates_preferences(engineer):
 
 
 def test_it_creates_webhook_endpoints_with_a_secret_shown_once(engineer, auditor):
-    endpoint, secret = notifications.create_webhook_endpoint(
+    endpoint, secret = webhooks.create_webhook_endpoint(
         actor=engineer, name="Pager", url="https://pager.example.com/hook", kinds=["sev1"]
     )
     assert secret.startswith("whsec_") and len(secret) > 40
     assert (endpoint.owner, endpoint.secret, endpoint.kinds) == (engineer, secret, ["sev1"])
     for url in ("ftp://example.com/x", "javascript:alert(1)", ""):
         with pytest.raises(ValidationError) as error:
-            notifications.create_webhook_endpoint(actor=engineer, name="Bad", url=url, kinds=[])
+            webhooks.create_webhook_endpoint(actor=engineer, name="Bad", url=url, kinds=[])
         assert "url" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        notifications.create_webhook_endpoint(
-            actor=engineer, name="Bad", url="https://x.example", kinds=["x"]
-        )
+        webhooks.create_webhook_endpoint(actor=engineer, name="Bad", url="https://x.example", kinds=["x"])
     assert "kinds" in error.value.message_dict
     with pytest.raises(NotAllowed):
-        notifications.create_webhook_endpoint(actor=auditor, name="Audit", url="https://a.example", kinds=[])
+        webhooks.create_webhook_endpoint(actor=auditor, name="Audit", url="https://a.example", kinds=[])
 
 
 def test_it_rotates_a_secret_for_its_owner_or_an_officer(officer, engineer, other_engineer):
-    endpoint, secret = notifications.create_webhook_endpoint(
+    endpoint, secret = webhooks.create_webhook_endpoint(
         actor=engineer, name="Pager", url="https://pager.example.com/hook", kinds=[]
     )
-    rotated = notifications.rotate_webhook_secret(actor=engineer, endpoint=endpoint)
+    rotated = webhooks.rotate_webhook_secret(actor=engineer, endpoint=endpoint)
     assert rotated != secret and rotated.startswith("whsec_")
-    assert notifications.rotate_webhook_secret(actor=officer, endpoint=endpoint) != rotated
+    assert webhooks.rotate_webhook_secret(actor=officer, endpoint=endpoint) != rotated
     with pytest.raises(NotAllowed):
-        notifications.rotate_webhook_secret(actor=other_engineer, endpoint=endpoint)
+        webhooks.rotate_webhook_secret(actor=other_engineer, endpoint=endpoint)
 
 
 def test_it_lets_officers_retry_failed_and_dead_rows(
