@@ -36,6 +36,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "incidents.timelineentry": ("add", "view"),
         "incidents.correctiveaction": _CRUD,
         "incidents.referenceincident": ("view",),
+        "incidents.evaluationrun": ("add", "view"),  # runs are evidence: never changed
+        "incidents.evaluationsample": ("add", "view"),
+        "incidents.hallucinationfinding": ("add", "change", "view"),
+        "incidents.hallucinationlimit": _CRUD,
     },
     Role.ENGINEER: {
         "aisystem": _CRUD,
@@ -63,6 +67,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "incidents.timelineentry": ("add", "view"),
         "incidents.correctiveaction": ("add", "change", "view"),
         "incidents.referenceincident": ("view",),
+        "incidents.evaluationrun": ("add", "view"),  # their teams' systems only
+        "incidents.evaluationsample": ("add", "view"),
+        "incidents.hallucinationfinding": ("add", "change", "view"),
+        "incidents.hallucinationlimit": ("view",),  # officers set the limits
     },
     Role.AUDITOR: {
         "aisystem": ("view",),
@@ -90,6 +98,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "incidents.timelineentry": ("view",),
         "incidents.correctiveaction": ("view",),
         "incidents.referenceincident": ("view",),
+        "incidents.evaluationrun": ("view",),
+        "incidents.evaluationsample": ("view",),
+        "incidents.hallucinationfinding": ("view",),
+        "incidents.hallucinationlimit": ("view",),
     },
 }
 

@@ -165,3 +165,72 @@ class Severity(_LabelledEnum):
         "Minor issue with no harm to people, e.g. a documentation gap, a cosmetic defect or a near miss"
         " with no effect.",
     )
+
+
+# --- Evaluations and hallucination findings ---------------------------------------------------------
+
+
+class TaskKind(models.TextChoices):
+    SHORT_QA = "short_qa", "Short-form question answering"
+    LONG_FORM = "long_form", "Long-form generation"
+    SUMMARISATION = "summarisation", "Summarisation"
+    RETRIEVAL_GROUNDED = "retrieval_grounded", "Retrieval-grounded answering"
+    REFUSAL = "refusal", "Refusal (should abstain)"
+    EPISTEMIC = "epistemic", "Epistemic (knows what it does not know)"
+
+
+class JudgeKind(models.TextChoices):
+    HUMAN = "human", "Human"
+    LLM_JUDGE = "llm_judge", "LLM judge"
+    NLI_MODEL = "nli_model", "NLI model"
+    RULE = "rule", "Rule"
+
+
+class RateBasis(models.TextChoices):
+    """What the hallucination rate is a share of."""
+
+    ALL_SAMPLES = "all_samples", "All samples"
+    ATTEMPTED = "attempted", "Attempted samples only (abstentions left out)"
+    NON_CORRECT = "non_correct", "Samples not answered correctly"
+    CLAIMS = "claims", "Claims"
+
+
+class IntervalMethod(models.TextChoices):
+    WILSON = "wilson", "Wilson score (95 %)"
+    CLOPPER_PEARSON = "clopper_pearson", "Clopper–Pearson exact (95 %)"
+
+
+class SampleGrade(models.TextChoices):
+    CORRECT = "correct", "Correct"
+    INCORRECT = "incorrect", "Incorrect (hallucinated)"
+    NOT_ATTEMPTED = "not_attempted", "Not attempted (abstained)"
+    UNVERIFIABLE = "unverifiable", "Unverifiable"
+
+
+class HallucinationKind(models.TextChoices):
+    EXTRINSIC = "extrinsic", "Extrinsic (not supported by the source or the world)"
+    INTRINSIC = "intrinsic", "Intrinsic (contradicts the given context)"
+
+
+class HallucinationSubtype(models.TextChoices):
+    FABRICATED_ENTITY = "fabricated_entity", "Fabricated entity"
+    WRONG_FACT = "wrong_fact", "Wrong fact"
+    UNSUPPORTED_CLAIM = "unsupported_claim", "Unsupported claim"
+    CONTEXT_CONTRADICTION = "context_contradiction", "Contradicts the context"
+    FABRICATED_CITATION = "fabricated_citation", "Fabricated citation"
+    FALSE_PREMISE_ACCEPTED = "false_premise_accepted", "False premise accepted"
+    BELIEF_AS_KNOWLEDGE = "belief_as_knowledge", "Belief stated as knowledge"
+
+
+class FindingStatus(models.TextChoices):
+    NEW = "new", "New"
+    CONFIRMED = "confirmed", "Confirmed"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    RISK_ACCEPTED = "risk_accepted", "Risk accepted"
+    FIXED = "fixed", "Fixed"
+    DUPLICATE = "duplicate", "Duplicate"
+
+
+class LimitJudgedOn(models.TextChoices):
+    RATE = "rate", "The measured rate"
+    LOWER_BOUND = "lower_bound", "The interval's lower bound (exceeded beyond doubt)"

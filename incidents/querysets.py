@@ -23,3 +23,17 @@ class ChildOfIncidentQuerySet(models.QuerySet):
 
 class ReferenceIncidentQuerySet(CatalogQuerySet):
     """Public reference data: readable by every role."""
+
+
+class SystemScopedQuerySet(models.QuerySet):
+    """Evaluation runs, findings and limits: visible with their AI system."""
+
+    def visible_to(self, user):
+        return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
+
+
+class EvaluationSampleQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        from incidents.models import EvaluationRun
+
+        return self.filter(run__in=EvaluationRun.objects.visible_to(user).values("pk"))
