@@ -62,6 +62,7 @@ class TimelineKind(models.TextChoices):
     MITIGATION = "mitigation", "Mitigation"
     NOTIFICATION_SENT = "notification_sent", "Notification sent"
     AUTHORITY_REPORT = "authority_report", "Report to an authority"
+    EVALUATION = "evaluation", "Evaluation run"
 
 
 class CorrectiveActionStatus(models.TextChoices):
