@@ -309,3 +309,72 @@ def _days(n: int):
     import datetime
 
     return datetime.timedelta(days=n)
+
+
+def _interval(o, end: int):
+    from incidents.services.stats import interval
+
+    return (
+        interval(o.rate_numerator, o.rate_denominator, o.interval_method)[end] if o.rate_denominator else None
+    )
+
+
+class EvaluationRunFactory(factory.django.DjangoModelFactory):
+    """A run written directly (not through ``record_run``): rate on attempted samples, Wilson interval."""
+
+    class Meta:
+        model = "incidents.EvaluationRun"
+
+    system = factory.SubFactory(AISystemFactory)
+    team = factory.LazyAttribute(lambda o: o.system.owning_team)
+    model_provider = "Example AI"
+    model_name = "example-chat"
+    model_version = "2026-01"
+    benchmark_name = "SimpleQA"
+    task_kind = "short_qa"
+    judge_kind = "rule"
+    samples = 200
+    attempted = 200
+    correct = factory.LazyAttribute(lambda o: o.attempted - o.hallucinated)
+    hallucinated = 20
+    rate_basis = "attempted"
+    interval_method = "wilson"
+    rate_numerator = factory.LazyAttribute(lambda o: o.hallucinated)
+    rate_denominator = factory.LazyAttribute(lambda o: o.attempted)
+    hallucination_rate = factory.LazyAttribute(
+        lambda o: o.rate_numerator / o.rate_denominator if o.rate_denominator else None
+    )
+    interval_low = factory.LazyAttribute(lambda o: _interval(o, 0))
+    interval_high = factory.LazyAttribute(lambda o: _interval(o, 1))
+
+
+class HallucinationFindingFactory(factory.django.DjangoModelFactory):
+    """A new finding written directly (not through the service)."""
+
+    class Meta:
+        model = "incidents.HallucinationFinding"
+
+    system = factory.SubFactory(AISystemFactory)
+    team = factory.LazyAttribute(lambda o: o.system.owning_team)
+    model_name = "example-chat"
+    model_version = "2026-01"
+    benchmark_name = "SimpleQA"
+    sample_id = factory.Sequence(lambda n: f"q-{n}")
+    claim = factory.Sequence(lambda n: f"The Eiffel Tower was completed in {1800 + n}.")
+    reference = "It was completed in 1889."
+    kind = "extrinsic"
+    subtype = "wrong_fact"
+    grade = "incorrect"
+    severity = "SEV3"
+    status = "new"
+    dedupe_hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class HallucinationLimitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "incidents.HallucinationLimit"
+
+    system = factory.SubFactory(AISystemFactory)
+    benchmark_name = ""
+    max_rate = 0.1
+    judged_on = "rate"
