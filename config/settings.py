@@ -134,6 +134,9 @@ VERITY_EVIDENCE_MAX_BYTES = env.int("VERITY_EVIDENCE_MAX_BYTES", default=50 * 10
 # JSON bodies above this are refused with 413 before any parsing.
 VERITY_MAX_JSON_BODY_BYTES = env.int("VERITY_MAX_JSON_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = VERITY_MAX_JSON_BODY_BYTES
+# A multipart upload of an evaluation run's per-sample results (JSONL, streamed to disk) may be
+# this large; above it, 413 before any of it is read.
+VERITY_MAX_SAMPLES_UPLOAD_BYTES = env.int("VERITY_MAX_SAMPLES_UPLOAD_BYTES", default=64 * 1024 * 1024)
 
 # --- Incidents ------------------------------------------------------------------------------
 # Per-severity service levels, e.g. '{"SEV1": {"respond_hours": 1, "resolve_hours": 24}}';

@@ -2,10 +2,15 @@
 
 from rest_framework.routers import SimpleRouter
 
-from incidents.api import references, views
+from incidents.api import evaluations, references, views
 
 # A SimpleRouter: the API root view is governance's (``/api/v1/``).
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
+router.register("evaluation-runs", evaluations.EvaluationRunViewSet, basename="evaluation-run")
+router.register(
+    "hallucination-findings", evaluations.HallucinationFindingViewSet, basename="hallucination-finding"
+)
+router.register("hallucination-limits", evaluations.HallucinationLimitViewSet, basename="hallucination-limit")
 
-urlpatterns = [*router.urls, *references.urlpatterns]
+urlpatterns = [*router.urls, *references.urlpatterns, *evaluations.urlpatterns]
