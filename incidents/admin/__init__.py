@@ -1,1 +1,1 @@
-from incidents.admin import incidents, references  # noqa: F401  (registers the admins)
+from incidents.admin import evaluations, incidents, references  # noqa: F401  (registers the admins)
