@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, Count, IntegerField, Value, When
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
@@ -53,7 +54,7 @@ class EvaluationRunAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     """Read-only: runs are posted through the API and never changed."""
 
     list_display = [
-        "created_at",
+        "posted",
         "system",
         "model_label",
         "benchmark",
@@ -63,6 +64,7 @@ class EvaluationRunAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         "incident_link",
         "trend",
     ]
+    list_display_links = ["posted"]
     list_filter = [
         "exceeded_limit",
         "benchmark_name",
@@ -120,7 +122,7 @@ class EvaluationRunAdmin(ChangeHistoryMixin, admin.ModelAdmin):
                     "limit_panel",
                     "incident_link",
                     "findings_link",
-                    "trend",
+                    "trend_link",
                 ]
             },
         ),
@@ -157,6 +159,10 @@ class EvaluationRunAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="posted", ordering="created_at")
+    def posted(self, run):
+        return timezone.localtime(run.created_at).strftime("%Y-%m-%d %H:%M")
+
     @admin.display(description="model", ordering="model_version")
     def model_label(self, run):
         return f"{run.model_name} {run.model_version}"
@@ -165,7 +171,7 @@ class EvaluationRunAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     def benchmark(self, run):
         return f"{run.benchmark_name} {run.benchmark_version}".strip()
 
-    @admin.display(description="hallucination rate (95 % interval)", ordering="hallucination_rate")
+    @admin.display(description="rate (95 % interval)", ordering="hallucination_rate")
     def rate(self, run):
         return rate_with_interval(run.hallucination_rate, run.interval_low, run.interval_high)
 
@@ -195,6 +201,15 @@ class EvaluationRunAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     @admin.display(description="")
     def trend(self, run):
         return format_html('<a href="{}">Trend</a>', trend_url(run.system, run.benchmark_name))
+
+    @admin.display(description="trend")
+    def trend_link(self, run):
+        return format_html(
+            '<a href="{}">{} on {}, every model version</a>',
+            trend_url(run.system, run.benchmark_name),
+            run.system,
+            run.benchmark_name,
+        )
 
     @admin.display(description="hallucination rate")
     def rate_panel(self, run):
