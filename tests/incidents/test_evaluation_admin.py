@@ -176,6 +176,28 @@ def test_it_changes_a_findings_status_from_its_page(client, officer, mine):
     assert finding.status == "fixed"
 
 
+def test_a_refusal_of_the_service_shows_on_the_findings_page(client, engineer, mine):
+    finding = HallucinationFindingFactory(system=mine)
+    client.force_login(engineer)
+    response = client.post(f"{FINDINGS}{finding.pk}/change/", {"status": "risk_accepted", "duplicate_of": ""})
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    finding.refresh_from_db()
+    assert finding.status == "new"
+
+
+def test_a_run_links_to_its_findings(client, officer, mine):
+    run = EvaluationRunFactory(system=mine)
+    HallucinationFindingFactory(system=mine, run=run, claim="Found in this run")
+    HallucinationFindingFactory(system=mine, claim="Found elsewhere")
+    client.force_login(officer)
+    page = client.get(f"{RUNS}{run.pk}/change/").content.decode()
+    link = f"{FINDINGS}?run__id__exact={run.pk}"
+    assert f'href="{link}">1 finding(s)' in page
+    findings = client.get(link).content.decode()
+    assert "Found in this run" in findings and "Found elsewhere" not in findings
+
+
 def test_it_shows_only_the_hash_of_a_prompt_stored_without_its_text(client, officer, mine):
     digest = "ab" * 32
     finding = HallucinationFindingFactory(system=mine, prompt="", prompt_sha256=digest)
