@@ -108,17 +108,15 @@ def _lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes]:
     pending = b""
     number = 0
     for chunk in chunks:
-        data = pending + chunk if pending else chunk
-        start = 0
-        while (end := data.find(b"\n", start)) >= 0:
+        lines = (pending + chunk if pending else chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
             number += 1
-            if end - start > max_line_bytes:
-                raise InvalidSampleLine(number, f"Line {number} is longer than {max_line_bytes} bytes.")
-            yield data[start:end]
-            start = end + 1
-        pending = data[start:]
+            if len(line) > max_line_bytes:
+                raise InvalidSampleLine(number, f"Line {number}: longer than {max_line_bytes} bytes.")
+            yield line
         if len(pending) > max_line_bytes:
-            raise InvalidSampleLine(number + 1, f"Line {number + 1} is longer than {max_line_bytes} bytes.")
+            raise InvalidSampleLine(number + 1, f"Line {number + 1}: longer than {max_line_bytes} bytes.")
     if pending:
         yield pending
 
