@@ -458,6 +458,12 @@ class CompareQuerySerializer(serializers.Serializer):
     benchmark = serializers.CharField(max_length=200)
     a = serializers.CharField(max_length=200, help_text="The first (baseline) model version.")
     b = serializers.CharField(max_length=200, help_text="The model version compared with it.")
+    rate_basis = serializers.ChoiceField(
+        choices=choices.RateBasis.choices,
+        required=False,
+        default=None,
+        help_text="Only runs with this basis; needed when the runs use more than one.",
+    )
 
 
 def resolve_system(value: str, context: dict):

@@ -603,13 +603,23 @@ class HallucinationCompareView(_TrendView):
             OpenApiParameter("benchmark", OpenApiTypes.STR, required=True),
             OpenApiParameter("a", OpenApiTypes.STR, required=True, description="The baseline version."),
             OpenApiParameter("b", OpenApiTypes.STR, required=True, description="The version compared."),
+            OpenApiParameter(
+                "rate_basis",
+                OpenApiTypes.STR,
+                enum=choices.RateBasis.values,
+                description="Only runs with this basis; needed when the runs use more than one.",
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         data = self._params(CompareQuerySerializer)
         result = evaluation_services.compare_versions(
-            system=data["system"], benchmark=data["benchmark"], version_a=data["a"], version_b=data["b"]
+            system=data["system"],
+            benchmark=data["benchmark"],
+            version_a=data["a"],
+            version_b=data["b"],
+            rate_basis=data["rate_basis"],
         )
         return Response({"system": data["system"].slug, **result})
 

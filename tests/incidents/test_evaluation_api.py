@@ -504,9 +504,23 @@ def test_it_shows_the_trend_and_compares_two_versions(api_as, engineer, target):
     assert (body["system"], body["benchmark"]) == ("target", "SimpleQA")
     assert len(body["points"]) >= 2
 
+    response = client.get(f"{TRENDS}?system=target&model_version=v2")
+    assert [point["n"] for point in response.json()["points"]] == [200]
+
     response = client.get(f"{TRENDS}compare/?system=target&benchmark=SimpleQA&a=v1&b=v2")
     assert response.status_code == 200, response.content
-    assert response.json()["system"] == "target"
+    body = response.json()
+    assert body["system"] == "target"
+    assert (body["a"]["runs"], body["a"]["numerator"], body["a"]["n"]) == (2, 58, 400)
+    assert (body["b"]["numerator"], body["b"]["n"]) == (10, 200)
+    assert body["difference"] == pytest.approx(10 / 200 - 58 / 400)
+    assert body["p_value"] < 0.01
+
+    payload = {**run_fields(model_version="v2", rate_basis="all_samples"), **counts()}
+    assert client.post(RUNS, payload, format="json").status_code == 201
+    query = f"{TRENDS}compare/?system=target&benchmark=SimpleQA&a=v1&b=v2"
+    assert "rate_basis" in client.get(query).json()["errors"]
+    assert client.get(f"{query}&rate_basis=attempted").json()["b"]["n"] == 200
 
     assert client.get(f"{TRENDS}compare/?system=target&benchmark=SimpleQA").status_code == 400
     assert client.get(f"{TRENDS}?system=missing").status_code == 404
