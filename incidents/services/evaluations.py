@@ -272,7 +272,9 @@ def record_run(
 
     given_counts = {field: data.pop(field) for field in COUNT_FIELDS if field in data}
     given_counts = {field: value for field, value in given_counts.items() if value is not None}
-    run = EvaluationRun(**data, team=system.owning_team, reporter=actor, has_samples=samples is not None)
+    run = EvaluationRun(
+        **data, team_id=system.owning_team_id, reporter=actor, has_samples=samples is not None
+    )
     # Everything but the counts first: a bad field is refused before any sample is read.
     run.full_clean(
         exclude=[*COUNT_FIELDS, *_COMPUTED_RUN_FIELDS, *_RUN_REFERENCES],
@@ -371,6 +373,8 @@ def escalate(*, run: EvaluationRun) -> Incident:
     each other, so the second finds the first's incident instead of opening another. The run's
     reporter acts for both the incident and the entry.
     """
+    if not run.exceeded_limit:
+        raise ValueError(f"Run {run.pk} is within its limit: there is nothing to escalate.")
     with connection.cursor() as cursor:
         cursor.execute(_ESCALATION_LOCK, [f"verity.evaluation-escalation:{run.escalation_key}"])
     limit = applicable_limit(system=run.system, benchmark_name=run.benchmark_name)

@@ -127,7 +127,7 @@ def _prepare_finding(actor: User, data: Mapping[str, object]) -> HallucinationFi
     data["prompt_sha256"] = given_hash
     data.setdefault("grade", choices.SampleGrade.INCORRECT)
     finding = HallucinationFinding(**data)
-    finding.system, finding.team, finding.reporter = system, system.owning_team, actor
+    finding.system, finding.team_id, finding.reporter = system, system.owning_team_id, actor
     for field in ("model_name", "model_version", "benchmark_name", "sample_id", "claim"):
         setattr(finding, field, (getattr(finding, field) or "").strip())
     finding.full_clean(exclude=_FINDING_REFERENCES, validate_unique=False, validate_constraints=False)

@@ -673,3 +673,11 @@ def test_a_comparison_without_data_or_with_mixed_bases(engineer, system_a):
         system=system_a, benchmark="SimpleQA", version_a="2026-01", version_b="x", rate_basis="all_samples"
     )
     assert chosen["a"]["runs"] == 1 and chosen["rate_basis"] == "all_samples"
+
+
+@pytest.mark.django_db
+def test_a_run_within_its_limit_is_not_escalated(engineer, system_a):
+    run = services.record_run(actor=engineer, data={**_run_data(system_a), **_counts()})
+    with pytest.raises(ValueError):
+        services.escalate(run=run)
+    assert not Incident.objects.exists()
