@@ -242,6 +242,19 @@ def test_it_replays_a_run_upload_posted_again_with_its_idempotency_key(api_as, e
     assert EvaluationRun.objects.count() == 1
 
 
+def test_it_takes_an_upload_larger_than_the_json_limit_spilled_to_disk(api_as, engineer, target, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # the file part goes to a temporary file
+    body = jsonl(sample_lines(["correct", "incorrect", "not_attempted"] * 10_000))
+    assert len(body) > settings.VERITY_MAX_JSON_BODY_BYTES
+    client = api_as(engineer)
+    first = upload(client, body, HTTP_IDEMPOTENCY_KEY="big-run")
+    assert first.status_code == 201, first.content
+    assert (first.json()["samples"], first.json()["abstained"]) == (30_000, 10_000)
+    again = upload(client, body, HTTP_IDEMPOTENCY_KEY="big-run")
+    assert again.content == first.content and again["Idempotent-Replayed"] == "true"
+    assert EvaluationSample.objects.count() == 30_000
+
+
 def test_it_replays_a_counts_post_with_its_idempotency_key(api_as, engineer, target):
     client = api_as(engineer)
     payload = {**run_fields(), **counts()}
