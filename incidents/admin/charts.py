@@ -270,8 +270,16 @@ def trend_context(user, params) -> dict:
         ),
         version_a=params.get("version_a") or "",
         version_b=params.get("version_b") or "",
+        rate_bases=[
+            (value, label)
+            for value, label in choices.RateBasis.choices
+            if value in set(runs.values_list("rate_basis", flat=True))
+        ],
+        rate_basis=params.get("rate_basis") if params.get("rate_basis") in choices.RateBasis.values else "",
     )
-    context.update(_comparison(system, benchmark, context["version_a"], context["version_b"]))
+    context.update(
+        _comparison(system, benchmark, context["version_a"], context["version_b"], context["rate_basis"])
+    )
     return context
 
 
@@ -300,7 +308,7 @@ def _limit_label(limit: HallucinationLimit) -> str:
     return f"limit {percent(limit.max_rate)}, {scope}{judged}"
 
 
-def _comparison(system, benchmark: str, version_a: str, version_b: str) -> dict:
+def _comparison(system, benchmark: str, version_a: str, version_b: str, rate_basis: str) -> dict:
     if not (version_a and version_b):
         return {}
     if not benchmark:
@@ -309,7 +317,11 @@ def _comparison(system, benchmark: str, version_a: str, version_b: str) -> dict:
         return {"compare_error": "Choose two different model versions."}
     try:
         result = evaluations.compare_versions(
-            system=system, benchmark=benchmark, version_a=version_a, version_b=version_b
+            system=system,
+            benchmark=benchmark,
+            version_a=version_a,
+            version_b=version_b,
+            rate_basis=rate_basis or None,
         )
     except (ValidationError, ValueError) as exc:
         message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)

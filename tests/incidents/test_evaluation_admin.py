@@ -349,6 +349,18 @@ def test_the_compare_form_shows_the_two_proportion_test(client, officer, mine):
     assert 'id="compare-error"' in no_benchmark.content.decode()
 
 
+def test_runs_of_two_bases_are_compared_on_the_basis_chosen(client, officer, mine):
+    _runs_of_two_versions(mine)
+    EvaluationRunFactory(system=mine, model_version="v2", rate_basis="all_samples", hallucinated=50)
+    client.force_login(officer)
+    query = {"system": mine.slug, "benchmark": "SimpleQA", "version_a": "v1", "version_b": "v2"}
+    mixed = client.get(TREND, query).content.decode()
+    assert 'id="compare-error"' in mixed and 'id="id_rate_basis"' in mixed
+    chosen = client.get(TREND, {**query, "rate_basis": "attempted"}).content.decode()
+    result = chosen[chosen.index('id="comparison"') :]
+    assert "5.5 %" in result and 'id="compare-error"' not in chosen
+
+
 def test_the_run_list_links_to_the_trend_chart(client, officer, mine):
     EvaluationRunFactory(system=mine)
     client.force_login(officer)
