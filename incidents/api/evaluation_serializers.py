@@ -9,8 +9,6 @@ the line (the position, from 1) of the first that is not valid.
 
 from __future__ import annotations
 
-import json
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
@@ -97,30 +95,6 @@ class SampleResultSerializer(serializers.Serializer):
 
 
 # --- Per-sample results ------------------------------------------------------------------------
-
-
-class InvalidSampleLine(Exception):
-    """A line of an upload that is not a JSON object: ``line`` counts from 1."""
-
-    def __init__(self, line: int, message: str):
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
-_decode_json = json.JSONDecoder().decode  # a quarter faster per line than json.loads on bytes
-
-
-def parse_sample_line(raw: bytes, line: int) -> object:
-    """The JSON value on one line of a JSONL upload; ``InvalidSampleLine`` naming the line when it
-    is not JSON. The sample's fields are the service's to check (it names the line too)."""
-    try:
-        return _decode_json(raw.decode())
-    except UnicodeDecodeError:
-        raise InvalidSampleLine(line, f"Line {line}: not UTF-8 text.") from None
-    except (ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise InvalidSampleLine(line, f"Line {line}: not valid JSON ({reason}).") from None
 
 
 @extend_schema_field(SampleResultSerializer(many=True))

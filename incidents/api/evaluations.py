@@ -4,23 +4,17 @@ hallucination-rate trend and version comparison of a system.
 
 A large run is posted as ``multipart/form-data`` with two parts: ``run``, the run's fields as a
 JSON object (the same fields as a JSON post, without counts), and ``sample_results``, a JSONL
-file with one sample per line. Django's upload handler writes a file of any size to disk as it
-arrives; the view then reads it back line by line and hands the samples to the service as a
-generator, so no more than one chunk of it is ever in memory. The body may be at most
-``VERITY_MAX_SAMPLES_UPLOAD_BYTES`` (413 before anything is read) and hold at most
+file with one sample per line, read as a stream (``incidents.api.sample_uploads``) and handed
+to the service as a generator, so no more than one chunk of it is ever in memory. The body may
+be at most ``VERITY_MAX_SAMPLES_UPLOAD_BYTES`` (413 before anything is read) and hold at most
 ``MAX_SAMPLES`` samples (413). A line that is not a valid sample answers 422 naming it, and the
 run's transaction is rolled back: nothing of that upload is stored.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
-
 import django_filters
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.files.uploadedfile import UploadedFile
 from django.db.models import F
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -54,20 +48,18 @@ from incidents.api.evaluation_serializers import (
     HallucinationFindingSerializer,
     HallucinationLimitSerializer,
     HallucinationLimitUpdateSerializer,
-    InvalidSampleLine,
     TrendQuerySerializer,
-    parse_sample_line,
     resolve_system,
+)
+from incidents.api.sample_uploads import (
+    InvalidSampleLine,
+    TooLarge,
+    multipart_parts,
+    refuse_oversized_upload,
+    upload_samples,
 )
 from incidents.models import EvaluationRun, HallucinationFinding, HallucinationLimit
 from incidents.services import evaluations as evaluation_services
-
-MAX_LINE_BYTES = 64 * 1024
-"""Longest line a JSONL upload may have; a sample's own fields need a few hundred bytes."""
-
-_RUN_PART_MAX_BYTES = 1024 * 1024
-_UTF8_BOM = b"\xef\xbb\xbf"
-
 
 # --- Errors -------------------------------------------------------------------------------------
 
@@ -84,12 +76,6 @@ class InvalidSampleResponse(exceptions.APIException):
         self.line = line
 
 
-class TooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "request_too_large"
-    default_detail = "The request is too large."
-
-
 class TooManySamples(TooLarge):
     default_code = "too_many_samples"
     default_detail = f"A run may have at most {MAX_SAMPLES} samples."
@@ -97,48 +83,6 @@ class TooManySamples(TooLarge):
 
 class TooManyFindings(TooLarge):
     default_code = "too_many_findings"
-
-
-# --- Reading a JSONL upload ---------------------------------------------------------------------
-
-
-def _lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes]:
-    """The lines of a byte stream given in chunks, without their ``\\n``; a final line without
-    one too. A line longer than ``max_line_bytes`` raises ``InvalidSampleLine``."""
-    pending = b""
-    number = 0
-    for chunk in chunks:
-        lines = (pending + chunk if pending else chunk).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            number += 1
-            if len(line) > max_line_bytes:
-                raise InvalidSampleLine(number, f"Line {number}: longer than {max_line_bytes} bytes.")
-            yield line
-        if len(pending) > max_line_bytes:
-            raise InvalidSampleLine(number + 1, f"Line {number + 1}: longer than {max_line_bytes} bytes.")
-    if pending:
-        yield pending
-
-
-def upload_samples(chunks: Iterable[bytes]) -> Iterator[object]:
-    """The samples of a JSONL upload, one JSON object per line, parsed as they are read.
-
-    Line numbers count from 1 and equal the sample's position, which the service names when it
-    refuses one: an empty line is allowed only at the end of the file. Raises
-    ``InvalidSampleLine`` for a line that is not JSON; the service checks the rest, and stops
-    after ``MAX_SAMPLES``.
-    """
-    blank = None
-    for number, raw in enumerate(_lines(chunks, MAX_LINE_BYTES), start=1):
-        if number == 1 and raw.startswith(_UTF8_BOM):
-            raw = raw[len(_UTF8_BOM) :]
-        if not raw.strip():
-            blank = blank or number
-            continue
-        if blank is not None:
-            raise InvalidSampleLine(blank, f"Line {blank}: empty; put one sample on every line.")
-        yield parse_sample_line(raw, number)
 
 
 # --- Filters ------------------------------------------------------------------------------------
@@ -263,7 +207,7 @@ class EvaluationRunViewSet(ServiceModelViewSet):
     def initial(self, request, *args, **kwargs):
         # Before authentication: session authentication's CSRF check would parse the body.
         if request.method == "POST":
-            _refuse_oversized_upload(request)
+            refuse_oversized_upload(request)
         super().initial(request, *args, **kwargs)
 
     def handle_exception(self, exc):
@@ -291,7 +235,7 @@ class EvaluationRunViewSet(ServiceModelViewSet):
     )
     def create(self, request, *args, **kwargs):
         if request.content_type.startswith("multipart/"):
-            run_fields, upload = _multipart_parts(request)
+            run_fields, upload = multipart_parts(request)
             body = EvaluationRunSerializer(data=run_fields, context=self.get_serializer_context())
             body.is_valid(raise_exception=True)
             data = dict(body.validated_data)
@@ -317,49 +261,6 @@ class EvaluationRunViewSet(ServiceModelViewSet):
         paginator = SamplePagination()
         page = paginator.paginate_queryset(run.sample_results.all(), request, view=None)
         return paginator.get_paginated_response(EvaluationSampleSerializer(page, many=True).data)
-
-
-def _refuse_oversized_upload(request) -> None:
-    """Multipart bodies pass the JSON limit middleware: refuse by Content-Length, unread."""
-    if not request.META.get("CONTENT_TYPE", "").startswith("multipart/"):
-        return
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    limit = settings.VERITY_MAX_SAMPLES_UPLOAD_BYTES
-    if length > limit:
-        raise TooLarge(
-            f"The request body is {length} bytes; an upload of per-sample results may be at most "
-            f"{limit} bytes (VERITY_MAX_SAMPLES_UPLOAD_BYTES)."
-        )
-
-
-def _multipart_parts(request) -> tuple[dict, UploadedFile]:
-    """The run's fields (the ``run`` part, a JSON object) and the ``sample_results`` file."""
-    raw = request.data.get("run")
-    if isinstance(raw, UploadedFile):
-        if raw.size is not None and raw.size > _RUN_PART_MAX_BYTES:
-            raise exceptions.ValidationError({"run": [f"At most {_RUN_PART_MAX_BYTES} bytes."]})
-        raw = raw.read()
-    if raw is None:
-        raise exceptions.ValidationError({"run": ["Send the run's fields as a JSON object in a part 'run'."]})
-    try:
-        run_fields = json.loads(raw)
-    except ValueError:
-        raise exceptions.ValidationError({"run": ["Not valid JSON."]}) from None
-    if not isinstance(run_fields, dict):
-        raise exceptions.ValidationError({"run": ["Expected a JSON object with the run's fields."]})
-    if "sample_results" in run_fields:
-        raise exceptions.ValidationError(
-            {"sample_results": ["Send the per-sample results in the file part, not in run."]}
-        )
-    upload = request.data.get("sample_results")
-    if not isinstance(upload, UploadedFile):
-        raise exceptions.ValidationError(
-            {"sample_results": ["Attach the per-sample results as a JSONL file part named sample_results."]}
-        )
-    return run_fields, upload
 
 
 def _first_message(exc: DjangoValidationError) -> str:
