@@ -42,6 +42,9 @@ def is_count(value: object) -> bool:
 # --- Per-sample results -------------------------------------------------------------------------
 
 
+_GRADES = frozenset(choices.SampleGrade.values)  # ``.values`` builds a new list on every access
+
+
 def _sample_row(line: int, row: object) -> tuple[str, str, int | None, int | None, float | None]:
     """``(sample_id, grade, claims, hallucinated_claims, score)`` of one per-sample result.
     Keys other than these are ignored: evaluation tools write prompts, answers and more."""
@@ -59,7 +62,7 @@ def _sample_row(line: int, row: object) -> tuple[str, str, int | None, int | Non
     if len(sample_id) > 200:
         raise invalid("sample_id is longer than 200 characters.")
     grade = row.get("grade")
-    if grade not in choices.SampleGrade.values:
+    if grade not in _GRADES:
         raise invalid(f"grade must be one of {', '.join(choices.SampleGrade.values)}.")
     claims, hallucinated_claims = row.get("claims"), row.get("hallucinated_claims")
     if claims is not None and not is_count(claims):
