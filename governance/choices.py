@@ -288,3 +288,30 @@ class NotificationStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed, will retry"
     DEAD = "dead", "Gave up"
+
+
+# --- Transparency scoring -----------------------------------------------------------------------------
+
+
+class TransparencySubject(models.TextChoices):
+    """What an indicator set scores: a foundation model (FMTI) or a deployed AI system."""
+
+    MODEL = "model", "AI model"
+    SYSTEM = "system", "AI system"
+
+
+class AssessmentStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    FINAL = "final", "Final"
+
+
+class AssessmentSource(models.TextChoices):
+    MANUAL = "manual", "Assessed here"
+    IMPORT = "import", "Imported (published scores)"
+
+
+class IndicatorAnswer(models.TextChoices):
+    UNANSWERED = "unanswered", "Not yet answered"
+    SATISFIED = "satisfied", "Satisfied"
+    NOT_SATISFIED = "not_satisfied", "Not satisfied"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"

@@ -180,3 +180,21 @@ class NotificationPreferenceQuerySet(OwnRowsQuerySet):
 
 class WebhookEndpointQuerySet(OwnRowsQuerySet):
     owner_field = "owner"
+
+
+class TransparencyAssessmentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Assessments of AI models are shared like the model catalogue; those of AI systems follow
+        the system's visibility."""
+        return scoped(
+            self,
+            user,
+            lambda: models.Q(model__isnull=False) | models.Q(system__owning_team_id__in=user.team_ids()),
+        )
+
+
+class AssessmentAnswerQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        from governance.models import TransparencyAssessment
+
+        return self.filter(assessment__in=TransparencyAssessment.objects.visible_to(user).values("pk"))

@@ -32,6 +32,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "notification": ("change", "view"),  # the outbox: retry a failed delivery
         "notificationpreference": _CRUD,  # their own
         "webhookendpoint": _CRUD,
+        "indicatorset": ("view",),  # shipped as data, loaded by load_catalogs
+        "indicator": ("view",),
+        "transparencyassessment": _CRUD,
+        "assessmentanswer": _CRUD,
         "incidents.incident": ("add", "change", "view"),  # never deleted: rejected or closed instead
         "incidents.timelineentry": ("add", "view"),
         "incidents.correctiveaction": _CRUD,
@@ -63,6 +67,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "notification": ("view",),  # their own
         "notificationpreference": _CRUD,  # their own
         "webhookendpoint": _CRUD,  # their own
+        "indicatorset": ("view",),
+        "indicator": ("view",),
+        "transparencyassessment": ("add", "change", "view"),  # drafts of their teams' systems
+        "assessmentanswer": ("add", "change", "view"),
         "incidents.incident": ("add", "change", "view"),  # their teams' systems only
         "incidents.timelineentry": ("add", "view"),
         "incidents.correctiveaction": ("add", "change", "view"),
@@ -94,6 +102,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "review": ("view",),
         "notification": ("view",),  # their own
         "notificationpreference": _CRUD,  # their own
+        "indicatorset": ("view",),
+        "indicator": ("view",),
+        "transparencyassessment": ("view",),
+        "assessmentanswer": ("view",),
         "incidents.incident": ("view",),
         "incidents.timelineentry": ("view",),
         "incidents.correctiveaction": ("view",),

@@ -10,8 +10,18 @@ from governance.models.risks import Risk
 from governance.models.soa import Applicability, SoAVersion
 from governance.models.teams import Team, TeamMembership, User
 from governance.models.tokens import ApiToken
+from governance.models.transparency import (
+    AssessmentAnswer,
+    Indicator,
+    IndicatorSet,
+    TransparencyAssessment,
+)
 
 __all__ = [
+    "AssessmentAnswer",
+    "Indicator",
+    "IndicatorSet",
+    "TransparencyAssessment",
     "Applicability",
     "Evidence",
     "Risk",
