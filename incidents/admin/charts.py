@@ -7,36 +7,30 @@ The markup is plain SVG (no script), so the page needs no JavaScript and nothing
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
+from governance.admin.charts import LEFT, RIGHT, WIDTH, Frame, axis_top, legend, percent, svg
+from governance.admin.charts import series_colours as version_colours
 from governance.models import AISystem
 from incidents import choices
 from incidents.models import EvaluationRun, HallucinationLimit
 from incidents.services import evaluations
 
-WIDTH, HEIGHT = 860, 360
-LEFT, RIGHT, TOP, BOTTOM = 64, 24, 20, 56
-PALETTE = ["#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#0a7ea4", "#bc4c00", "#57606a"]
+__all__ = ["LimitLine", "percent", "rate_with_interval", "trend_context", "trend_svg", "version_colours"]
+
 LIMIT_COLOUR = "#cf222e"
-MAX_X_LABELS = 10
 
 
 @dataclass(frozen=True)
 class LimitLine:
     rate: float
     label: str
-
-
-def percent(rate: float | None, digits: int = 1) -> str:
-    """``0.1234`` → ``"12.3 %"``; ``None`` → ``"—"``."""
-    return "—" if rate is None else f"{rate * 100:.{digits}f} %"
 
 
 def rate_with_interval(rate: float | None, low: float | None, high: float | None) -> str:
@@ -48,86 +42,17 @@ def rate_with_interval(rate: float | None, low: float | None, high: float | None
     return f"{percent(rate)} ({low * 100:.1f}–{high * 100:.1f} %)"
 
 
-def version_colours(versions: Sequence[str]) -> dict[str, str]:
-    """One colour per model version, in the order they are first seen."""
-    colours: dict[str, str] = {}
-    for version in versions:
-        if version not in colours:
-            colours[version] = PALETTE[len(colours) % len(PALETTE)]
-    return colours
-
-
-def _axis_top(values: Sequence[float]) -> tuple[float, float]:
-    """The top of the rate axis and the step between its grid lines (both rates, 0–1)."""
-    highest = max([*values, 0.01])
-    raw_step = highest * 1.1 / 5
-    magnitude = 10 ** math.floor(math.log10(raw_step))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw_step)
-    top = min(math.ceil(highest * 1.1 / step) * step, 1.0)
-    return top, step
-
-
 def trend_svg(points: Sequence[dict], limits: Sequence[LimitLine] = (), *, title: str = "") -> SafeString:
     """The chart for ``points`` (dicts with ``run``, ``created_at``, ``model_version``, ``rate``, ``low``,
     ``high`` and ``n``, oldest first) and the ``limits`` to draw across it."""
     plotted = [p for p in points if p.get("rate") is not None]
     values = [v for p in plotted for v in (p["rate"], p.get("high")) if v is not None]
-    top, step = _axis_top([*values, *(limit.rate for limit in limits)])
-    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def y(rate: float) -> float:
-        return round(TOP + inner_h * (1 - min(rate, top) / top), 1)
-
-    def x(index: int) -> float:
-        if len(plotted) == 1:
-            return LEFT + inner_w / 2
-        return round(LEFT + 16 + (inner_w - 32) * index / (len(plotted) - 1), 1)
+    top, step = axis_top([*values, *(limit.rate for limit in limits)])
+    frame = Frame(count=len(plotted), top=top, step=step)
+    y, x = frame.y, frame.x
 
     colours = version_colours([p["model_version"] for p in plotted])
-    parts: list[str] = []
-
-    # Grid lines and rate labels.
-    ticks = [i * step for i in range(int(round(top / step)) + 1)]
-    parts.append(
-        format_html_join(
-            "",
-            '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}" stroke="#d0d7de" stroke-width="1"/>'
-            '<text class="y-label" x="{}" y="{}" text-anchor="end" font-size="11" fill="#57606a">{}</text>',
-            (
-                (LEFT, WIDTH - RIGHT, y(t), y(t), LEFT - 6, y(t) + 4, percent(t, 0 if step >= 0.01 else 1))
-                for t in ticks
-            ),
-        )
-    )
-    parts.append(
-        format_html(
-            '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}" stroke="#57606a"/>'
-            '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}" stroke="#57606a"/>',
-            LEFT,
-            LEFT,
-            TOP,
-            TOP + inner_h,
-            LEFT,
-            WIDTH - RIGHT,
-            TOP + inner_h,
-            TOP + inner_h,
-        )
-    )
-
-    # Dates under every few runs.
-    every = max(1, math.ceil(len(plotted) / MAX_X_LABELS))
-    parts.append(
-        format_html_join(
-            "",
-            '<text class="x-label" x="{}" y="{}" text-anchor="middle" font-size="11"'
-            ' fill="#57606a">{}</text>',
-            (
-                (x(i), TOP + inner_h + 16, p["created_at"].strftime("%Y-%m-%d"))
-                for i, p in enumerate(plotted)
-                if i % every == 0 or i == len(plotted) - 1
-            ),
-        )
-    )
+    parts: list[str] = [frame.grid(), frame.x_labels([p["created_at"].strftime("%Y-%m-%d") for p in plotted])]
 
     # Limits.
     parts.append(
@@ -196,37 +121,10 @@ def trend_svg(points: Sequence[dict], limits: Sequence[LimitLine] = (), *, title
         )
 
     # Legend: one swatch per model version.
-    parts.append(
-        format_html_join(
-            "",
-            '<g class="legend-item" data-version="{}"><circle cx="{}" cy="{}" r="5" fill="{}"/>'
-            '<text x="{}" y="{}" font-size="12" fill="#1f2328">{}</text></g>',
-            (
-                (version, LEFT + 150 * i, HEIGHT - 14, colour, LEFT + 150 * i + 9, HEIGHT - 10, version)
-                for i, (version, colour) in enumerate(colours.items())
-            ),
-        )
-    )
+    parts.append(legend(colours, attribute="version"))
     if not plotted:
-        parts.append(
-            format_html(
-                '<text class="empty" x="{}" y="{}" text-anchor="middle" fill="#57606a">{}</text>',
-                LEFT + inner_w / 2,
-                TOP + inner_h / 2,
-                "No runs with a rate to show.",
-            )
-        )
-
-    return format_html(
-        '<svg class="trend-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="{}"'
-        ' height="{}" role="img" aria-label="{}">{}</svg>',
-        WIDTH,
-        HEIGHT,
-        WIDTH,
-        HEIGHT,
-        title or "Hallucination rate over time",
-        mark_safe("".join(parts)),
-    )
+        parts.append(frame.empty("No runs with a rate to show."))
+    return svg(parts, title=title or "Hallucination rate over time", css_class="trend-chart")
 
 
 # --- The trend page ---
