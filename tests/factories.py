@@ -378,3 +378,46 @@ class HallucinationLimitFactory(factory.django.DjangoModelFactory):
     benchmark_name = ""
     max_rate = 0.1
     judged_on = "rate"
+
+
+class IndicatorSetFactory(factory.django.DjangoModelFactory):
+    """A deployment (AI system) set unless ``subject_kind="model"``."""
+
+    class Meta:
+        model = "governance.IndicatorSet"
+
+    key = factory.Sequence(lambda n: f"set-{n}")
+    name = factory.Sequence(lambda n: f"Indicator set {n}")
+    version = "1.0"
+    publisher = "Verity"
+    licence = "CC BY 4.0"
+    subject_kind = choices.TransparencySubject.SYSTEM
+    scoring_rule = "Weighted satisfied over applicable."
+
+
+class IndicatorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.Indicator"
+
+    indicator_set = factory.SubFactory(IndicatorSetFactory)
+    key = factory.Sequence(lambda n: f"indicator-{n}")
+    domain = "Upstream"
+    subdomain = "Data"
+    name = factory.Sequence(lambda n: f"Indicator {n}")
+    definition = "Is it disclosed?"
+    weight = 1
+    order = factory.Sequence(lambda n: n + 1)
+
+
+class TransparencyAssessmentFactory(factory.django.DjangoModelFactory):
+    """A draft assessment of a system written directly, without answer rows (the service
+    ``start_assessment`` creates those)."""
+
+    class Meta:
+        model = "governance.TransparencyAssessment"
+
+    indicator_set = factory.SubFactory(IndicatorSetFactory)
+    system = factory.SubFactory(AISystemFactory)
+    model = None
+    assessed_on = factory.LazyFunction(lambda: _now().date())
+    status = choices.AssessmentStatus.DRAFT
