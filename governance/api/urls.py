@@ -1,7 +1,18 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from governance.api import controls, coverage, evidence, frameworks, notifications, reviews, risks, soa, views
+from governance.api import (
+    controls,
+    coverage,
+    evidence,
+    frameworks,
+    notifications,
+    reviews,
+    risks,
+    soa,
+    transparency,
+    views,
+)
 
 router = DefaultRouter()
 router.register("ai-systems", views.AISystemViewSet, basename="ai-system")
@@ -24,6 +35,13 @@ router.register(
 )
 router.register("webhook-endpoints", notifications.WebhookEndpointViewSet, basename="webhook-endpoint")
 router.register("notifications", notifications.NotificationViewSet, basename="notification")
+router.register("indicator-sets", transparency.IndicatorSetViewSet, basename="indicator-set")
+router.register(
+    "transparency-assessments",
+    transparency.TransparencyAssessmentViewSet,
+    basename="transparency-assessment",
+)
+router.register("transparency-scores", transparency.TransparencyScoreViewSet, basename="transparency-score")
 
 urlpatterns = [
     path("coverage/", coverage.CoverageView.as_view(), name="coverage"),
