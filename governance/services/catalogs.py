@@ -5,6 +5,7 @@ Layout of a catalog root::
     <root>/<code>/<version>/framework.json      one folder per framework version
     <root>/<code>/<version>/requirements.csv
     <root>/mappings/<name>.csv                  requirement mappings between (or within) frameworks
+    <root>/transparency/sets.json (+ CSV files)  transparency indicator sets (transparency_catalogs.py)
 
 Every file is read and validated before anything is written, and a bad file fails with a
 ``CatalogError`` naming the file and line. Loading is idempotent: rows are compared with what the
@@ -36,6 +37,7 @@ from governance.models import Framework, Requirement, RequirementMapping, User
 
 CATALOG_ROOT = Path(__file__).resolve().parents[1] / "catalogs"
 MAPPINGS_DIR = "mappings"
+TRANSPARENCY_DIR = "transparency"  # indicator sets (services/transparency_catalogs.py)
 FRAMEWORK_FILE = "framework.json"
 REQUIREMENTS_FILE = "requirements.csv"
 
@@ -120,10 +122,12 @@ class _Tally:
 def load_catalogs(root: Path = CATALOG_ROOT, *, actor: User | None = None) -> dict[str, Any]:
     """Load every framework folder and mapping file under ``root``; return what was written.
 
-    The result has one entry per framework version (``"code:version"``) under ``"frameworks"``
-    and one per mapping file under ``"mappings"``, each with ``created``/``updated``/``unchanged``
-    row counts. Frameworks also report their row count per kind and ``not_in_file``: rows the
-    database holds that the file no longer lists (kept, not deleted).
+    The result has one entry per framework version (``"code:version"``) under ``"frameworks"``,
+    one per mapping file under ``"mappings"`` and one per transparency indicator set (from
+    ``transparency/``, when present) under ``"indicator_sets"``, each with
+    ``created``/``updated``/``unchanged`` row counts. Frameworks also report their row count per
+    kind and ``not_in_file``: rows the database holds that the file no longer lists (kept, not
+    deleted).
 
     Raises ``CatalogError`` (naming file and line) on bad data; nothing is written then.
     """
@@ -139,7 +143,12 @@ def load_catalogs(root: Path = CATALOG_ROOT, *, actor: User | None = None) -> di
     with change_context(**context):
         frameworks = {catalog.key: _load_framework(catalog) for catalog in catalogs}
         mappings = _load_mappings(mapping_rows)
-    return {"frameworks": frameworks, "mappings": mappings}
+        indicator_sets = {}
+        if (root / TRANSPARENCY_DIR).is_dir():
+            from governance.services.transparency_catalogs import load_indicator_sets
+
+            indicator_sets = load_indicator_sets(root / TRANSPARENCY_DIR)
+    return {"frameworks": frameworks, "mappings": mappings, "indicator_sets": indicator_sets}
 
 
 # --- reading and validating files -----------------------------------------------------------
@@ -148,7 +157,7 @@ def load_catalogs(root: Path = CATALOG_ROOT, *, actor: User | None = None) -> di
 def _framework_folders(root: Path) -> list[Path]:
     folders = []
     for code_dir in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
-        if code_dir.name == MAPPINGS_DIR:
+        if code_dir.name in (MAPPINGS_DIR, TRANSPARENCY_DIR):
             continue
         for version_dir in sorted(p for p in code_dir.iterdir() if p.is_dir() and _visible(p)):
             folders.append(version_dir)

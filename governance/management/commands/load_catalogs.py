@@ -8,7 +8,7 @@ from governance.services.catalogs import CATALOG_ROOT, CatalogError, load_catalo
 
 class Command(BaseCommand):
     help = (
-        "Load the framework catalogs and mappings from governance/catalogs/ "
+        "Load the framework catalogs, mappings and transparency indicator sets from governance/catalogs/ "
         "(idempotent: a second run writes nothing)."
     )
 
@@ -43,4 +43,16 @@ class Command(BaseCommand):
                 f"mappings/{name}: {info['rows']} mappings; created {info['created']}, "
                 f"updated {info['updated']}, unchanged {info['unchanged']}"
             )
+        for key, info in result.get("indicator_sets", {}).items():
+            domains = ", ".join(f"{domain} {count}" for domain, count in info["domains"].items())
+            self.stdout.write(
+                f"{info['name']} [{key}, set {info['set']}]: {info['rows']} indicators ({domains}); "
+                f"created {info['created']}, updated {info['updated']}, unchanged {info['unchanged']}"
+            )
+            if info["not_in_file"]:
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"  {info['not_in_file']} indicators in the database are no longer in the file"
+                    )
+                )
         self.stdout.write(self.style.SUCCESS("Catalogs loaded."))
