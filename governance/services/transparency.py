@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -266,7 +267,8 @@ def recompute_scores(*, assessment_ids: Iterable[int] | None = None) -> int:
 
 
 def _figures(points, possible) -> dict:
-    score = round(100 * points / possible, 2) if possible else None
+    # Half up, as PostgreSQL's round() stores it (Python's round() would round half to even).
+    score = (100 * points / possible).quantize(Decimal("0.01"), ROUND_HALF_UP) if possible else None
     return {"points": points, "possible_points": possible, "score": score}
 
 

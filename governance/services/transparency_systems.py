@@ -1,6 +1,6 @@
 """A deployed system's transparency score and the ranking of systems by it.
 
-Formula:
+Formula (also in docs/transparency-scores.md):
 
 * **Deployment part** D: the score of the system's latest final assessment (newest ``assessed_on``,
   then newest created) on the *current* deployment set, i.e. the indicator set for AI systems with
@@ -24,7 +24,7 @@ Assessments whose score is empty (nothing applied) count as missing.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import (
     Case,
@@ -58,7 +58,7 @@ DEPLOYMENT_ONLY = "deployment_only"
 MODELS_ONLY = "models_only"
 NONE = "none"
 _SCORE = DecimalField(max_digits=5, decimal_places=2)
-_CENT = Decimal("0.01")
+_CENT = Decimal("0.01")  # rounded half up, as PostgreSQL's round() does
 
 
 def _version_key(indicator_set: IndicatorSet) -> tuple:
@@ -85,7 +85,9 @@ def _final_scored():
 def combine(deployment: Decimal | None, models: Decimal | None) -> tuple[Decimal | None, str]:
     """The system score and its basis from the two parts (either may be missing)."""
     if deployment is not None and models is not None:
-        return (DEPLOYMENT_SHARE * deployment + MODELS_SHARE * models).quantize(_CENT), COMBINED
+        return (DEPLOYMENT_SHARE * deployment + MODELS_SHARE * models).quantize(
+            _CENT, ROUND_HALF_UP
+        ), COMBINED
     if deployment is not None:
         return deployment, DEPLOYMENT_ONLY
     if models is not None:
@@ -142,7 +144,7 @@ def system_score(system: AISystem) -> dict:
         if found is not None:
             weighted += weight * found.score
             weights += weight
-    models_score = (weighted / weights).quantize(_CENT) if weights else None
+    models_score = (weighted / weights).quantize(_CENT, ROUND_HALF_UP) if weights else None
     score, basis = combine(deployment["score"] if deployment else None, models_score)
     return {
         "system_id": system.pk,

@@ -96,6 +96,14 @@ def test_it_leaves_the_score_empty_when_nothing_applies(officer, system_a, deplo
     assert (assessment.points, assessment.possible_points, assessment.score) == (0, 0, None)
 
 
+def test_it_rounds_half_up_in_the_stored_score_and_the_breakdown(officer, system_a):
+    indicator_set = _set(layout=[("one", "A", "B", 1), ("many", "A", "B", 31)])
+    assessment = _assess(officer, indicator_set, {"one": S, "many": NS}, system=system_a)
+
+    assert assessment.score == Decimal("3.13")  # 100 x 1 / 32 = 3.125
+    assert transparency.breakdown(assessment)["total"]["score"] == Decimal("3.13")
+
+
 def test_it_breaks_down_by_domain_and_subdomain_summing_to_the_total(officer, system_a, deployment_set):
     assessment = _assess(officer, deployment_set, ALL, system=system_a)
 
