@@ -10,4 +10,5 @@ from governance.admin import (  # noqa: F401  (registers the admins)
     soa,
     teams,
     tokens,
+    transparency,
 )

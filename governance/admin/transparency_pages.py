@@ -1,0 +1,99 @@
+"""The transparency pages of the admin beside the assessment list: systems ranked by score (with
+a score-range filter), and one system's score history as a server-side SVG chart with both parts
+of its current score."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.http import Http404
+from django.urls import reverse
+
+from governance.admin.charts import line_chart_svg
+from governance.models import AISystem
+from governance.services import transparency as services
+
+SCORE_RANGES = {"0-25": (0, 25), "25-50": (25, 50), "50-75": (50, 75), "75-100": (75, 100)}
+
+
+def score_text(score) -> str:
+    return "—" if score is None else f"{Decimal(score):.2f} %"
+
+
+def score_range(value: str | None) -> tuple[int, int] | None:
+    """A range's bounds; each includes its low end, the last one 100 too."""
+    return SCORE_RANGES.get(value or "")
+
+
+def history_url(system: AISystem) -> str:
+    return f"{reverse('admin:governance_transparencyassessment_history')}?system={system.slug}"
+
+
+def ranking_context(user, params: Mapping[str, str]) -> dict:
+    """The systems the user sees ranked by score, best first, within the chosen ``score`` range."""
+    chosen = params.get("score") or ""
+    bounds = score_range(chosen)
+    systems = list(
+        services.ranking(
+            user=user,
+            min_score=bounds[0] if bounds else None,
+            max_score=bounds[1] if bounds else None,
+        ).select_related("owning_team")
+    )
+    if bounds and bounds[1] < 100:
+        systems = [s for s in systems if s.transparency_score < bounds[1]]
+    rows = [
+        {
+            "rank": number,
+            "system": system,
+            "score": score_text(system.transparency_score),
+            "deployment": score_text(system.transparency_deployment),
+            "models": score_text(system.transparency_models),
+            "basis": system.transparency_basis.replace("_", " "),
+            "history_url": history_url(system),
+        }
+        for number, system in enumerate(systems, start=1)
+    ]
+    ranges = [(key, f"{low}–{high} %") for key, (low, high) in SCORE_RANGES.items()]
+    return {"rows": rows, "ranges": ranges, "chosen": chosen}
+
+
+def history_context(user, params: Mapping[str, str]) -> dict:
+    """The systems with assessments to choose from and, for the chosen one, its final assessments
+    over time (chart and table) and its current score with both parts. Out of scope: not found."""
+    systems = AISystem.objects.visible_to(user).filter(assessments__isnull=False).distinct()
+    context: dict = {"systems": systems.order_by("name"), "system": None}
+    slug = params.get("system")
+    if slug:
+        system = AISystem.objects.visible_to(user).filter(slug=slug).first()
+        if system is None:
+            raise Http404("No such AI system.")
+        points = services.history(system=system)
+        score = services.system_score(system)
+        context.update(
+            system=system,
+            points=[{**p, "score_label": score_text(p["score"])} for p in points],
+            score=score,
+            score_label=score_text(score["score"]),
+            deployment_label=score_text((score["deployment"] or {}).get("score")),
+            models_label=score_text(score["models"]["score"]),
+            model_rows=[{**m, "score_label": score_text(m["score"])} for m in score["models"]["models"]],
+            chart=line_chart_svg(
+                [
+                    {
+                        "series": f"{p['indicator_set']['name']} {p['indicator_set']['version']}",
+                        "label": p["assessed_on"].isoformat(),
+                        "value": float(p["score"]) / 100,
+                        "id": p["id"],
+                    }
+                    for p in points
+                    if p["score"] is not None
+                ],
+                title=f"Transparency score of {system.name} over time",
+                empty="No final assessment yet.",
+                css_class="history-chart",
+                top=1.0,
+            ),
+        )
+    return context
