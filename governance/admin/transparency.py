@@ -12,7 +12,7 @@ score history as a server-side SVG chart.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
@@ -264,11 +264,11 @@ def show(form: forms.Form, exc: ValidationError, keys: list[str] = ()) -> None:
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc.messages)
         return
-    for field, messages in exc.message_dict.items():
+    for field, texts in exc.message_dict.items():
         if field in form.fields:
-            form.add_error(field, messages)
+            form.add_error(field, texts)
             continue
-        for message in messages:
+        for message in texts:
             head, _, rest = message.partition(": ")
             named = [token.strip(" .") for token in rest.split(",")]
             if head in keys:
@@ -377,6 +377,9 @@ class TransparencyAssessmentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["editable"] = self._editable(request, obj)
+        if obj is not None:
+            # The answers may have been saved by this very request (a refused "Finalize").
+            obj.refresh_from_db(fields=["points", "possible_points", "score"])
         if obj is not None and obj.system_id:
             context["history_url"] = history_url(obj.system)
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -400,13 +403,13 @@ class TransparencyAssessmentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     def response_add(self, request, obj, post_url_continue=None):
         if "_addanother" in request.POST:
             return super().response_add(request, obj, post_url_continue)
-        self.message_user(request, f"Started {obj}. Answer its indicators below.")
+        self.message_user(request, f"Started {obj}. Answer its indicators below.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:governance_transparencyassessment_change", args=[obj.pk]))
 
     def response_change(self, request, obj):
         if "_finalize" in request.POST:
             obj.refresh_from_db()
-            self.message_user(request, f"Finalized {obj}: score {score_text(obj.score)}.")
+            self.message_user(request, f"Finalized {obj}: score {score_text(obj.score)}.", messages.SUCCESS)
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
 
