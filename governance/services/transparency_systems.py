@@ -120,7 +120,10 @@ def system_score(system: AISystem) -> dict:
     latest_by_model = {
         a.model_id: a
         for a in _final_scored()
-        .filter(model_id__in=[link.model_id for link in links])
+        .filter(
+            model_id__in=[link.model_id for link in links],
+            indicator_set__subject_kind=TransparencySubject.MODEL,
+        )
         .select_related("indicator_set")
         .order_by("model_id", "-assessed_on", "-pk")
         .distinct("model_id")
