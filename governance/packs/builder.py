@@ -1,0 +1,132 @@
+"""Writing an evidence pack: the registered sections, then README.txt, verify.py, report.html and
+manifest.json (the list of every other file with its size and SHA-256)."""
+
+from __future__ import annotations
+
+import datetime
+import html
+import importlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import BinaryIO
+
+from django.utils import timezone
+
+from governance.packs import PackScope, registered_sections, sections
+from governance.packs.writer import PackWriter
+
+VERIFY_SOURCE = Path(__file__).with_name("verify_script.py")
+
+README = """Verity evidence pack
+====================
+
+Generated {generated_at} by Verity {version} for {requested_by}.
+Frameworks: {frameworks}. Team: {team}. Systems: {systems}. Period: {start} to {end}.
+
+What is inside
+--------------
+manifest.json                 every other file with its path, size and SHA-256; the parameters of the
+                              pack, the generator version and the head of the audit chain
+verify.py                     re-checks the pack (Python 3, standard library only)
+report.html                   a readable summary: the parameters and the rows in each file
+systems.csv                   the AI systems in scope
+controls.csv                  the control library
+control_implementations.csv   how each control is implemented, organisation-wide and per system
+risks.csv                     the risks of the systems in scope
+reviews.csv                   the reviews due in the period
+transparency_assessments.csv  transparency assessments made in the period
+soa/                          the Statement of Applicability per framework (CSV and JSON)
+coverage/                     the coverage of each framework's requirements (CSV and JSON)
+evidence.csv, evidence/       the evidence index and its files, named <id>-<name>
+Other files come from other parts of Verity (incidents, findings, evaluation runs).
+
+Spreadsheet safety: a cell starting with =, +, -, @, a tab, a carriage return or NUL is prefixed with
+a single quote so that no spreadsheet reads it as a formula.
+
+How to verify
+-------------
+Extract the ZIP, then in its folder run:  python3 verify.py
+It prints OK, or names each file that was changed, is missing or was added, and exits with 1.
+"""
+
+
+def generator_version() -> str:
+    try:
+        return metadata.version("verity")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def audit_chain_head() -> dict:
+    """The head of the audit chain, when this installation keeps one."""
+    try:
+        chain = importlib.import_module("governance.services.audit_chain")
+    except ImportError:
+        return {"head": None, "note": "this installation has no audit chain"}
+    head = chain.head()
+    return {"head": head if isinstance(head, dict | str | None) else str(head)}
+
+
+def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
+    """Write the pack for ``scope`` into ``fileobj`` (opened for binary writing); return the manifest."""
+    sections.register()
+    generated_at = timezone.now()
+    writer = PackWriter(fileobj)
+    try:
+        for _name, builder in registered_sections().items():
+            for path, content in builder(scope):
+                if path.endswith(".csv"):
+                    writer.add_rows(path, content)
+                else:
+                    writer.add(path, content)
+        parameters = scope.parameters()
+        version = generator_version()
+        text = README.format(
+            generated_at=generated_at.isoformat(),
+            version=version,
+            requested_by=parameters["requested_by"],
+            frameworks=", ".join(parameters["frameworks"]) or "none",
+            team=parameters["team"] or "all visible",
+            systems=", ".join(parameters["systems"]) or "all visible",
+            start=parameters["start"] or "the beginning",
+            end=parameters["end"] or "now",
+        )
+        writer.add("README.txt", [text.encode("utf-8")])
+        writer.add("verify.py", [VERIFY_SOURCE.read_bytes()])
+        chain = audit_chain_head()
+        writer.add("report.html", [_report(parameters, writer, chain, generated_at).encode("utf-8")])
+        manifest = {
+            "format": "verity-evidence-pack/1",
+            "generator": {"name": "verity", "version": version},
+            "generated_at": generated_at.isoformat(),
+            "parameters": parameters,
+            "audit_chain": chain,
+            "files": writer.entries,
+        }
+        writer.add_unlisted("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
+    finally:
+        writer.close()
+    return manifest
+
+
+def _report(parameters: dict, writer: PackWriter, chain: dict, generated_at: datetime.datetime) -> str:
+    esc = html.escape
+    params = "".join(
+        f"<tr><th>{esc(key)}</th><td>{esc(json.dumps(value))}</td></tr>" for key, value in parameters.items()
+    )
+    files = "".join(
+        f"<tr><td>{esc(e['path'])}</td><td>{writer.rows.get(e['path'], '')}</td><td>{e['size']}</td>"
+        f"<td><code>{e['sha256']}</code></td></tr>"
+        for e in writer.entries
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Verity evidence pack</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}</style></head><body>"
+        f"<h1>Verity evidence pack</h1><p>Generated {esc(generated_at.isoformat())}.</p>"
+        f"<h2>Parameters</h2><table>{params}</table>"
+        f"<h2>Audit chain head</h2><pre>{esc(json.dumps(chain, indent=2, default=str))}</pre>"
+        "<h2>Files</h2><table><tr><th>file</th><th>rows</th><th>bytes</th><th>SHA-256</th></tr>"
+        f"{files}</table></body></html>"
+    )
