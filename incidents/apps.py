@@ -8,6 +8,7 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         from incidents import checks  # noqa: F401  (registers the start-up checks)
+        from incidents.packs import register as register_pack_sections
         from incidents.services import notification_receivers as receivers
         from incidents.services.notifications import notification_requested
 
@@ -15,3 +16,4 @@ class IncidentsConfig(AppConfig):
         notification_requested.connect(
             receivers.require_review_for_sev1, dispatch_uid="incidents.sev1_review"
         )
+        register_pack_sections()
