@@ -17,6 +17,7 @@ from governance.choices import Role
 from governance.models import AIModel, AISystem, SystemModel, Team, TeamMembership, User
 from governance.services import reviews
 from governance.services.demo_controls import seed_programme
+from governance.services.demo_transparency import seed_transparency
 from governance.services.records import upsert
 
 DEMO_PASSWORD = "verity-demo"
@@ -449,6 +450,9 @@ def seed_demo() -> dict[str, int]:
             written["links"] += changed
     written.update(seed_programme())
     written["reviews"] = _schedule_first_reviews()
+    written["transparency_assessments"] = seed_transparency(
+        officer=people["olivia"], system_slugs=[spec["slug"] for spec in SYSTEMS]
+    )
     return written
 
 

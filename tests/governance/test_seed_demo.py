@@ -14,12 +14,14 @@ from governance.models import (
     Risk,
     SystemModel,
     Team,
+    TransparencyAssessment,
     User,
 )
 from governance.services.catalogs import load_catalogs
 from governance.services.coverage import coverage_rows, coverage_summary
 from governance.services.demo import seed_demo
 from governance.services.demo_controls import CatalogsMissing
+from governance.services.transparency import ranking
 
 HIGH_RISK = {"credit-scoring", "cv-screening", "life-insurance-pricing", "workforce-scheduling"}
 
@@ -38,6 +40,7 @@ def _snapshot():
         "evidence_links": Evidence.implementations.through.objects.count(),
         "applicability": Applicability.objects.count(),
         "risks": Risk.objects.count(),
+        "assessments": TransparencyAssessment.objects.count(),
         "risk_controls": Risk.controls.through.objects.count(),
         "events": ChangeEvent.objects.count(),
         "updated": sorted(AISystem.objects.values_list("updated_at", flat=True)),
@@ -62,6 +65,17 @@ def test_it_seeds_a_believable_organisation_once(db):
 
     call_command("seed_demo", verbosity=0)
     assert _snapshot() == first, "a second run must change nothing"
+
+
+def test_it_assesses_the_deployed_demo_systems_for_transparency_once(db):
+    call_command("seed_demo", verbosity=0)
+    deployed = AISystem.objects.filter(lifecycle_stage="deployed")
+    assessments = TransparencyAssessment.objects.filter(system__in=deployed)
+    assert deployed.exists() and assessments.count() == deployed.count()
+    assert all(a.status == "final" and a.score is not None for a in assessments)
+    assert 20 <= min(a.score for a in assessments) and max(a.score for a in assessments) <= 100
+    officer = User.objects.get(username="olivia")
+    assert list(ranking(user=officer)) != []
 
 
 def test_it_seeds_a_governance_programme_on_the_catalogs(db):
