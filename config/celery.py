@@ -21,6 +21,8 @@ app.conf.beat_schedule = {
     "scan-incident-clocks": {"task": "incidents.tasks.scan_incident_clocks", "schedule": 300.0},
     "deliver-due-notifications": {"task": "governance.tasks.deliver_due", "schedule": 60.0},
     "send-daily-digests": {"task": "governance.tasks.send_digests", "schedule": 900.0},
+    "seal-audit-chain": {"task": "governance.tasks.seal_audit_chain", "schedule": 30.0},
+    "anchor-audit-head": {"task": "governance.tasks.anchor_audit_head", "schedule": 300.0},
 }
 
 

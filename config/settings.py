@@ -232,6 +232,15 @@ VERITY_WEBHOOK_DISABLE_AFTER = env.int("VERITY_WEBHOOK_DISABLE_AFTER", default=5
 # Webhooks to loopback or private addresses: for development and tests only (see services/webhooks.py).
 VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 
+# --- Audit chain anchors (docs/auditors-guide.md, "The audit chain") ------------------------
+# The chain head is published to every sink set here, so a rewrite inside the database shows.
+VERITY_AUDIT_ANCHOR_FILE = env.str(
+    "VERITY_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit-anchors.jsonl") if DEBUG else ""
+)
+VERITY_AUDIT_ANCHOR_EMAILS = env.str("VERITY_AUDIT_ANCHOR_EMAILS", default="")  # comma-separated
+VERITY_AUDIT_ANCHOR_WEBHOOK = env.str("VERITY_AUDIT_ANCHOR_WEBHOOK", default="")
+VERITY_AUDIT_ANCHOR_SECRET = env.str("VERITY_AUDIT_ANCHOR_SECRET", default="")  # signs the webhook
+
 # --- Security (production) ------------------------------------------------------------------
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -7,7 +7,7 @@ Review and evidence scans live in ``governance.review_tasks``, notification deli
 from celery import shared_task
 from django.db import connection
 
-from governance import delivery_tasks, review_tasks  # noqa: F401 - registers their tasks
+from governance import audit_tasks, delivery_tasks, review_tasks  # noqa: F401 - registers their tasks
 from governance.services import idempotency
 
 

@@ -1,3 +1,4 @@
+from governance.models.audit_chain import AuditAnchor, AuditChainLink
 from governance.models.changes import ChangeEvent
 from governance.models.controls import Control, ControlImplementation
 from governance.models.evidence import Evidence
@@ -18,6 +19,8 @@ from governance.models.transparency import (
 )
 
 __all__ = [
+    "AuditAnchor",
+    "AuditChainLink",
     "AssessmentAnswer",
     "Indicator",
     "IndicatorSet",

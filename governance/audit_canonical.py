@@ -1,0 +1,85 @@
+"""The canonical form of a change event and the chain's hashes: standard library only.
+
+This module is the whole definition of what the audit chain hashes. It imports nothing from
+Django so that an auditor's offline ``verify.py`` can embed it unchanged and re-check an exported
+evidence pack.
+
+Canonical event
+    A JSON object over every stored column of ``governance_changeevent``::
+
+        id, occurred_at, table_name, object_pk, root_table, root_pk, operation, before, after,
+        changes, actor_id, actor, source, correlation_id, reason, db_user, transaction_id
+
+    serialised with ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    and encoded as UTF-8. Keys are sorted at every depth, so the key order of the stored jsonb
+    (or of an exported line) never matters. Values:
+
+    - ``id``, ``actor_id`` (or null), ``transaction_id``: integers;
+    - ``occurred_at``: UTC, ISO-8601 with microseconds and a ``Z`` suffix,
+      e.g. ``2026-11-25T16:30:00.000000Z`` (an exported string in any offset is normalised);
+    - ``before``, ``after`` (or null), ``changes``: the JSON values as stored;
+    - every other column: its string.
+
+Hashes
+    ``event_hash  = sha256(canonical_event(row)).hexdigest()``
+    ``chain_hash  = sha256((previous chain_hash + event_hash).encode("ascii")).hexdigest()``
+    where the previous chain_hash of the first link (seq 1) is ``GENESIS`` (64 zeros).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+COLUMNS = (
+    "id",
+    "occurred_at",
+    "table_name",
+    "object_pk",
+    "root_table",
+    "root_pk",
+    "operation",
+    "before",
+    "after",
+    "changes",
+    "actor_id",
+    "actor",
+    "source",
+    "correlation_id",
+    "reason",
+    "db_user",
+    "transaction_id",
+)
+
+
+def canonical_time(value: datetime | str) -> str:
+    """``occurred_at`` as UTC ISO-8601 with microseconds and ``Z`` (accepts an exported string)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("occurred_at must carry a time zone")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_event(row: dict[str, Any]) -> bytes:
+    """The canonical bytes of one event (a mapping with at least the columns in ``COLUMNS``)."""
+    obj = {column: row[column] for column in COLUMNS}
+    obj["id"] = int(obj["id"])
+    obj["transaction_id"] = int(obj["transaction_id"])
+    obj["actor_id"] = None if obj["actor_id"] is None else int(obj["actor_id"])
+    obj["occurred_at"] = canonical_time(obj["occurred_at"])
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def event_hash(row: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical event."""
+    return hashlib.sha256(canonical_event(row)).hexdigest()
+
+
+def chain_hash(previous: str, event_digest: str) -> str:
+    """SHA-256 (hex) of the previous chain hash followed by the event hash (both hex, ASCII)."""
+    return hashlib.sha256((previous + event_digest).encode("ascii")).hexdigest()

@@ -1,0 +1,377 @@
+"""The audit chain: sealing final change events into a SHA-256 chain, verifying it, anchoring its head.
+
+The recording trigger does not hash: a chain lock there would serialise every write in the system.
+Instead the sealer (beat, every 30 s) appends the events that are *final* — written by a
+transaction older than every running one, so no event with a lower transaction id can still
+appear — in id order, under an advisory lock so one sealer runs at a time. A late-committing event
+with a lower id lands in a later batch: the chain's order is its own ``seq``, not the event id.
+
+The canonical form and the hashes live in ``governance.audit_canonical`` (standard library only,
+embedded by the offline verifier of evidence packs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+
+from governance.audit_canonical import GENESIS, chain_hash, event_hash
+from governance.models import AuditAnchor
+from governance.services.delivery import signature_header
+
+logger = logging.getLogger(__name__)
+
+SEAL_LOCK_KEY = 0x5645524954590001  # pg_advisory_xact_lock key: one sealer at a time
+SEAL_BATCH_LIMIT = 100_000  # events per seal; the next run carries on
+VERIFY_FETCH = 5_000  # rows per round trip of the verifying cursor
+UNSEALED_GRACE = timedelta(seconds=60)
+
+EVENT_COLUMNS = """
+    e.id, e.occurred_at, e.table_name, e.object_pk, e.root_table, e.root_pk, e.operation,
+    e.before::text, e.after::text, e.changes::text, e.actor_id, e.actor, e.source,
+    e.correlation_id, e.reason, e.db_user, e.transaction_id
+"""
+_NAMES = (
+    "id occurred_at table_name object_pk root_table root_pk operation before after changes "
+    "actor_id actor source correlation_id reason db_user transaction_id"
+).split()
+_JSON = ("before", "after", "changes")
+_LINK_NAMES = ("seq", "event_id", "event_hash", "chain_hash", "sealed_at", "batch")
+
+
+@dataclass(frozen=True)
+class Seal:
+    """One sealing run: the links it appended."""
+
+    batch: int
+    first_seq: int
+    last_seq: int
+    count: int
+    chain_hash: str
+    sealed_at: datetime
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of ``verify()``; ``first_bad_*`` name the first link that fails, if any."""
+
+    ok: bool
+    checked: int
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    first_bad_seq: int | None = None
+    first_bad_event_id: int | None = None
+    first_bad_table: str = ""
+    first_bad_object: str = ""
+    reason: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def _event(values) -> dict:
+    """An event row (selected with ``EVENT_COLUMNS``) as the mapping ``canonical_event`` takes."""
+    row = dict(zip(_NAMES, values, strict=True))
+    for name in _JSON:
+        if row[name] is not None:
+            row[name] = json.loads(row[name])
+    return row
+
+
+def _final_xmin(cursor) -> int:
+    """Transactions below this id are over: their events can no longer change or appear."""
+    cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    return cursor.fetchone()[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Sealing
+# --------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def seal(now: datetime | None = None, *, limit: int = SEAL_BATCH_LIMIT) -> Seal | None:
+    """Append the final, unsealed events to the chain in id order; ``None`` if there were none."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+        # After the lock, so a sealer that waited sees the links the previous one committed.
+        xmin = _final_xmin(cursor)
+        cursor.execute(
+            "SELECT seq, chain_hash, batch FROM governance_auditchainlink ORDER BY seq DESC LIMIT 1"
+        )
+        last = cursor.fetchone()
+        seq, previous, batch = last if last else (0, GENESIS, 0)
+        cursor.execute(
+            f"""
+            SELECT {EVENT_COLUMNS} FROM governance_changeevent e
+             WHERE e.transaction_id < %s
+               AND NOT EXISTS (SELECT 1 FROM governance_auditchainlink l WHERE l.event_id = e.id)
+             ORDER BY e.id LIMIT %s
+            """,
+            [xmin, limit],
+        )
+        events = cursor.fetchall()
+        if not events:
+            return None
+        batch += 1
+        first_seq = seq + 1
+        with cursor.copy(
+            "COPY governance_auditchainlink (seq, event_id, event_hash, chain_hash, sealed_at, batch) "
+            "FROM STDIN"
+        ) as copy:
+            for values in events:
+                seq += 1
+                digest = event_hash(_event(values))
+                previous = chain_hash(previous, digest)
+                copy.write_row((seq, values[0], digest, previous, now, batch))
+    return Seal(batch, first_seq, seq, len(events), previous, now)
+
+
+def seal_all(now: datetime | None = None) -> int:
+    """Seal until nothing final is left unsealed; returns how many events were appended."""
+    total = 0
+    while (done := seal(now)) is not None:
+        total += done.count
+        if done.count < SEAL_BATCH_LIMIT:
+            break
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the chain
+# --------------------------------------------------------------------------------------------
+
+
+def head() -> tuple[int, str, datetime | None]:
+    """The last link: ``(seq, chain_hash, sealed_at)``, or ``(0, GENESIS, None)`` for an empty chain."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, chain_hash, sealed_at FROM governance_auditchainlink ORDER BY seq DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+    return tuple(row) if row else (0, GENESIS, None)
+
+
+def link_before(seq: int) -> str:
+    """The chain hash a segment starting at ``seq`` continues from (``GENESIS`` before seq 1)."""
+    if seq <= 1:
+        return GENESIS
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT chain_hash FROM governance_auditchainlink WHERE seq = %s", [seq - 1])
+        row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"no audit chain link {seq - 1}")
+    return row[0]
+
+
+def _links(cursor_name: str, from_seq: int, to_seq: int | None = None) -> Iterator[tuple[dict, dict | None]]:
+    """Links from ``from_seq`` (to ``to_seq``) joined with their events, through a server-side cursor."""
+    upper = "AND l.seq <= %s" if to_seq is not None else ""
+    params = [from_seq] + ([to_seq] if to_seq is not None else [])
+    with transaction.atomic():
+        connection.ensure_connection()
+        with connection.connection.cursor(name=cursor_name) as cursor:
+            cursor.itersize = VERIFY_FETCH
+            cursor.execute(
+                f"""
+                SELECT l.seq, l.event_id, l.event_hash, l.chain_hash, l.sealed_at, l.batch,
+                       e.id IS NOT NULL, {EVENT_COLUMNS}
+                  FROM governance_auditchainlink l
+                  LEFT JOIN governance_changeevent e ON e.id = l.event_id
+                 WHERE l.seq >= %s {upper}
+                 ORDER BY l.seq
+                """,
+                params,
+            )
+            for row in cursor:
+                link = dict(zip(_LINK_NAMES, row[:6], strict=True))
+                yield link, (_event(row[7:]) if row[6] else None)
+
+
+def chain_segment(*, start: datetime, end: datetime) -> Iterator[tuple[dict, dict]]:
+    """The links (with their events) of the period, in seq order, as one unbroken run of the chain.
+
+    The run goes from the first to the last link whose event occurred in ``[start, end)`` and
+    includes every link between them (a late-sealed event of a neighbouring period included), so
+    it verifies on its own from ``link_before(first seq)``. An event missing from the database
+    comes out as ``None``.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT min(l.seq), max(l.seq) FROM governance_auditchainlink l
+              JOIN governance_changeevent e ON e.id = l.event_id
+             WHERE e.occurred_at >= %s AND e.occurred_at < %s
+            """,
+            [start, end],
+        )
+        first, last = cursor.fetchone()
+    if first is None:
+        return
+    yield from _links("audit_chain_segment", first, last)
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+# --------------------------------------------------------------------------------------------
+
+
+def unsealed_stale(now: datetime | None = None) -> int:
+    """Final events older than a minute that are still not sealed (a sealer that stopped)."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        xmin = _final_xmin(cursor)
+        cursor.execute(
+            """
+            SELECT count(*) FROM governance_changeevent e
+             WHERE e.transaction_id < %s AND e.occurred_at < %s
+               AND NOT EXISTS (SELECT 1 FROM governance_auditchainlink l WHERE l.event_id = e.id)
+            """,
+            [xmin, now - UNSEALED_GRACE],
+        )
+        return cursor.fetchone()[0]
+
+
+def verify(*, from_seq: int = 1, now: datetime | None = None) -> VerifyResult:
+    """Recompute every event hash and chain hash from ``from_seq`` on; report the first mismatch."""
+    previous = link_before(from_seq)
+    with closing(_links("audit_chain_verify", from_seq)) as links:
+        result = _check(links, previous, from_seq)
+    if not result.ok:
+        return result
+    warnings = []
+    if stale := unsealed_stale(now):
+        warnings.append(f"{stale} final events older than a minute are not sealed: is the sealer running?")
+    return replace(result, warnings=tuple(warnings))
+
+
+def _check(links, previous: str, expected: int) -> VerifyResult:
+    """Walk ``(link, event)`` rows from seq ``expected`` on; stop at the first that does not hold."""
+    checked = 0
+    for link, event in links:
+        problem = ""
+        if link["seq"] != expected:
+            problem = f"link {expected} is missing: the chain jumps to {link['seq']}"
+        elif event is None:
+            problem = "the event is missing (deleted)"
+        elif event_hash(event) != link["event_hash"]:
+            problem = "the event does not match its sealed hash (changed, or links reordered)"
+        elif chain_hash(previous, link["event_hash"]) != link["chain_hash"]:
+            problem = "the chain hash does not follow from the previous link"
+        if problem:
+            return VerifyResult(
+                ok=False,
+                checked=checked,
+                head_seq=expected - 1,
+                head_hash=previous,
+                first_bad_seq=link["seq"],
+                first_bad_event_id=link["event_id"],
+                first_bad_table=event["table_name"] if event else "",
+                first_bad_object=event["object_pk"] if event else "",
+                reason=problem,
+            )
+        previous = link["chain_hash"]
+        expected += 1
+        checked += 1
+    return VerifyResult(ok=True, checked=checked, head_seq=expected - 1, head_hash=previous)
+
+
+def check_anchor(anchor: dict) -> str:
+    """Compare a published anchor with the chain: '' if it agrees, otherwise why not."""
+    seq, expected = int(anchor["seq"]), anchor["chain_hash"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT chain_hash FROM governance_auditchainlink WHERE seq = %s", [seq])
+        row = cursor.fetchone()
+    if row is None:
+        return f"the chain ends before the anchor published at {anchor.get('at')} (seq {seq})"
+    if row[0] != expected:
+        return f"link {seq} has hash {row[0]}, but {expected} was published at {anchor.get('at')}"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Anchors
+# --------------------------------------------------------------------------------------------
+
+
+def _to_file(path: str, body: bytes) -> str:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("ab") as handle:
+        handle.write(body + b"\n")
+    return str(target)
+
+
+def _to_emails(recipients: list[str], payload: dict) -> str:
+    send_mail(
+        subject=f"Verity audit chain head #{payload['seq']}",
+        message=(
+            "The audit chain head, for your records. Keep this message: it lets you detect a\n"
+            "rewrite of the history (compare with `manage.py verify_audit_log`).\n\n"
+            f"seq:        {payload['seq']}\n"
+            f"chain hash: {payload['chain_hash']}\n"
+            f"at:         {payload['at']}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )
+    return ", ".join(recipients)
+
+
+def _to_webhook(url: str, body: bytes) -> str:
+    headers = {"Content-Type": "application/json"}
+    if secret := settings.VERITY_AUDIT_ANCHOR_SECRET:
+        headers["Verity-Signature"] = signature_header(secret, body)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=settings.VERITY_WEBHOOK_TIMEOUT_SECONDS) as response:
+        return f"{url} → HTTP {response.status}"
+
+
+def publish_head(now: datetime | None = None) -> list[AuditAnchor]:
+    """Write the chain head to every configured sink and record each publication.
+
+    A failing sink is logged and recorded with its error; it never stops the others or raises.
+    """
+    now = now or timezone.now()
+    seq, digest, _ = head()
+    if seq == 0:
+        return []
+    payload = {"seq": seq, "chain_hash": digest, "at": now.isoformat()}
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    sinks = []
+    if settings.VERITY_AUDIT_ANCHOR_FILE:
+        sinks.append(("file", lambda: _to_file(settings.VERITY_AUDIT_ANCHOR_FILE, body)))
+    if emails := [e.strip() for e in settings.VERITY_AUDIT_ANCHOR_EMAILS.split(",") if e.strip()]:
+        sinks.append(("email", lambda: _to_emails(emails, payload)))
+    if settings.VERITY_AUDIT_ANCHOR_WEBHOOK:
+        sinks.append(("webhook", lambda: _to_webhook(settings.VERITY_AUDIT_ANCHOR_WEBHOOK, body)))
+    anchors = []
+    for sink, send in sinks:
+        try:
+            detail = send()
+        except Exception as exc:  # a sink that is down must not stop the others
+            logger.exception("audit anchor to %s failed", sink)
+            detail = f"failed: {exc}"
+        anchors.append(
+            AuditAnchor.objects.create(seq=seq, chain_hash=digest, at=now, sink=sink, detail=detail[:500])
+        )
+    return anchors
+
+
+def last_file_anchor(path: str) -> dict | None:
+    """The last anchor line of a file sink, or ``None`` if there is none."""
+    try:
+        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+    return json.loads(lines[-1]) if lines else None
