@@ -26,6 +26,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "control": _CRUD,
         "controlimplementation": _CRUD,
         "evidence": _CRUD,
+        "evidencepack": ("add", "view"),  # built in the background, never changed
+        "packdownload": ("view",),
         "risk": _CRUD,
         "applicability": _CRUD,
         "soaversion": ("add", "view"),  # approving adds a version; versions never change
@@ -61,6 +63,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "control": ("view",),
         "controlimplementation": _CRUD,  # for their teams' systems only
         "evidence": _CRUD,  # their teams' evidence
+        "evidencepack": ("add", "view"),  # their own packs, holding only what they may read
         "risk": _CRUD,  # their teams' systems' risks
         "applicability": ("view",),
         "soaversion": ("view",),
@@ -99,6 +102,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "control": ("view",),
         "controlimplementation": ("view",),
         "evidence": ("view",),
+        "evidencepack": ("add", "view"),  # auditors build and download packs
+        "packdownload": ("view",),
         "risk": ("view",),
         "applicability": ("view",),
         "soaversion": ("view",),

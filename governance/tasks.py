@@ -7,6 +7,7 @@ Review and evidence scans live in ``governance.review_tasks``, notification deli
 from celery import shared_task
 from django.db import connection
 
+import governance.pack_tasks  # noqa: F401 - registers build_evidence_pack
 from governance import audit_tasks, delivery_tasks, review_tasks  # noqa: F401 - registers their tasks
 from governance.services import idempotency
 

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
+from governance.admin.packs import BuildPackPermission, build_pack_for_frameworks
 from governance.models import Framework, Requirement, RequirementMapping
 from governance.services import mappings
 from governance.services.coverage import (
@@ -36,8 +37,10 @@ def _requirement_link(requirement) -> str:
 
 
 @admin.register(Framework)
-class FrameworkAdmin(ReadOnlyAdmin):
+class FrameworkAdmin(BuildPackPermission, ReadOnlyAdmin):
     """Catalogs are loaded from files (manage.py load_catalogs), so they are read-only here."""
+
+    actions = [build_pack_for_frameworks]
 
     list_display = [
         "short_name",

@@ -5,6 +5,7 @@ from django.db import models
 
 from governance import choices
 from governance.admin.history import ChangeHistoryMixin
+from governance.admin.packs import BuildPackPermission, build_pack_for_systems
 from governance.models import AIModel, AISystem, SystemModel, Team
 from governance.services import inventory
 from governance.services.access import is_officer, may_manage_team_objects
@@ -54,7 +55,8 @@ class SystemModelInline(WithoutRelatedEditLinks, admin.TabularInline):
 
 
 @admin.register(AISystem)
-class AISystemAdmin(ChangeHistoryMixin, WithoutRelatedEditLinks, admin.ModelAdmin):
+class AISystemAdmin(BuildPackPermission, ChangeHistoryMixin, WithoutRelatedEditLinks, admin.ModelAdmin):
+    actions = [build_pack_for_systems]
     form = AISystemForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [

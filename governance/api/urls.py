@@ -7,6 +7,7 @@ from governance.api import (
     evidence,
     frameworks,
     notifications,
+    packs,
     reviews,
     risks,
     soa,
@@ -27,6 +28,7 @@ router.register(
 )
 router.register("risks", risks.RiskViewSet, basename="risk")
 router.register("evidence", evidence.EvidenceViewSet, basename="evidence")
+router.register("evidence-packs", packs.EvidencePackViewSet, basename="evidence-pack")
 router.register("reviews", reviews.ReviewViewSet, basename="review")
 router.register(
     "notification-preferences",

@@ -6,6 +6,7 @@ from governance.models.frameworks import Framework, Requirement, RequirementMapp
 from governance.models.idempotency import IdempotencyRecord
 from governance.models.inventory import AIModel, AISystem, SystemModel
 from governance.models.notifications import Notification, NotificationPreference, WebhookEndpoint
+from governance.models.packs import EvidencePack, PackDownload
 from governance.models.reviews import Review, ReviewPolicy
 from governance.models.risks import Risk
 from governance.models.soa import Applicability, SoAVersion
@@ -27,6 +28,8 @@ __all__ = [
     "TransparencyAssessment",
     "Applicability",
     "Evidence",
+    "EvidencePack",
+    "PackDownload",
     "Risk",
     "SoAVersion",
     "AIModel",

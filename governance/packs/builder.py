@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import importlib
 import json
 from importlib import metadata
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import BinaryIO
 
 from django.utils import timezone
 
-from governance.packs import PackScope, registered_sections, sections
+from governance.packs import PackScope, audit_log, registered_sections, sections
 from governance.packs.writer import PackWriter
 
 VERIFY_SOURCE = Path(__file__).with_name("verify_script.py")
@@ -29,6 +28,9 @@ What is inside
 manifest.json                 every other file with its path, size and SHA-256; the parameters of the
                               pack, the generator version and the head of the audit chain
 verify.py                     re-checks the pack (Python 3, standard library only)
+audit_log.jsonl               the audit chain's events of the period, one per line with its link
+                              (seq, event_hash, chain_hash); manifest.json gives the hash it continues
+                              from (absent when this installation keeps no audit chain)
 report.html                   a readable summary: the parameters and the rows in each file
 systems.csv                   the AI systems in scope
 controls.csv                  the control library
@@ -58,14 +60,13 @@ def generator_version() -> str:
         return "unknown"
 
 
-def audit_chain_head() -> dict:
-    """The head of the audit chain, when this installation keeps one."""
-    try:
-        chain = importlib.import_module("governance.services.audit_chain")
-    except ImportError:
-        return {"head": None, "note": "this installation has no audit chain"}
-    head = chain.head()
-    return {"head": head if isinstance(head, dict | str | None) else str(head)}
+def verify_source(canonical: str | None) -> str:
+    """``verify.py``: the checker, preceded by the audit chain's canonical form when there is one."""
+    checker = VERIFY_SOURCE.read_text(encoding="utf-8")
+    if canonical is None:
+        return checker
+    body = checker.split("\n", 1)[1]  # the shebang goes first
+    return f"#!/usr/bin/env python3\n{canonical}\n\n# --- The pack checker ---\n{body}"
 
 
 def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
@@ -93,8 +94,13 @@ def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
             end=parameters["end"] or "now",
         )
         writer.add("README.txt", [text.encode("utf-8")])
-        writer.add("verify.py", [VERIFY_SOURCE.read_bytes()])
-        chain = audit_chain_head()
+        chain = {"head": audit_log.head(), "segment": None}
+        canonical = audit_log.canonical_source()
+        if canonical is not None and audit_log.chain_module() is not None:
+            segment: dict = {}
+            writer.add(audit_log.MEMBER, audit_log.segment_lines(scope, segment))
+            chain["segment"] = {"path": audit_log.MEMBER, **segment}
+        writer.add("verify.py", [verify_source(canonical).encode("utf-8")])
         writer.add("report.html", [_report(parameters, writer, chain, generated_at).encode("utf-8")])
         manifest = {
             "format": "verity-evidence-pack/1",

@@ -2,7 +2,9 @@
 """Check an extracted Verity evidence pack: run ``python verify.py`` in the pack's folder.
 
 Every file listed in manifest.json must be present with the listed size and SHA-256, and no other
-file may be present. Prints OK and exits 0, or names each file that is wrong and exits 1.
+file may be present; audit_log.jsonl, when present, must be an unbroken run of the audit chain from
+the hash the manifest gives, every event matching its hash. Prints OK and exits 0, or names each
+file (and audit_log.jsonl line) that is wrong and exits 1.
 Standard library only.
 """
 
@@ -63,7 +65,55 @@ def check(root):
             problems.append(f"{path}: SHA-256 is {sha256}, manifest says {entry['sha256']}")
     for path in sorted(present_files(root) - listed):
         problems.append(f"{path}: present but not listed in {MANIFEST}")
+    problems.extend(check_audit_log(root, manifest))
     return problems
+
+
+def check_audit_log(root, manifest):
+    """Re-check the audit chain segment line by line; the problems found, first one first."""
+    segment = (manifest.get("audit_chain") or {}).get("segment")
+    if not segment:
+        return []
+    hash_event = globals().get("event_hash")
+    link = globals().get("chain_hash")
+    if hash_event is None or link is None:
+        return [f"{segment['path']}: this verify.py lacks the audit chain's canonical form"]
+    path = os.path.join(root, segment["path"])
+    if not os.path.isfile(path):
+        return []  # already reported as missing
+    previous = segment["prev_chain_hash"]
+    expected_seq = segment["first_seq"]
+    count = 0
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            where = f"{segment['path']} line {number}"
+            count = number
+            try:
+                line = json.loads(text)
+                seq = line["seq"]
+            except (ValueError, KeyError, TypeError):
+                return [f"{where}: not a chain link"]
+            where += f" (seq {seq})"
+            if seq != expected_seq:
+                return [f"{where}: expected seq {expected_seq}; a link is missing or out of order"]
+            if line.get("event") is None:
+                return [f"{where}: the event was missing from the register when the pack was made"]
+            try:
+                digest = hash_event(line["event"])
+            except (KeyError, TypeError, ValueError) as exc:
+                return [f"{where}: the event cannot be read ({exc})"]
+            if digest != line["event_hash"]:
+                return [f"{where}: the event does not match its event_hash (it was changed)"]
+            if link(previous, digest) != line["chain_hash"]:
+                return [f"{where}: chain_hash does not follow from the previous link"]
+            previous = line["chain_hash"]
+            expected_seq = seq + 1
+    if count != segment["lines"] or previous != segment["last_chain_hash"]:
+        return [
+            f"{segment['path']}: has {count} lines ending at {previous}, manifest says "
+            f"{segment['lines']} ending at {segment['last_chain_hash']}"
+        ]
+    return []
 
 
 def main():

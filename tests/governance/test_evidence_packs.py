@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -193,3 +194,152 @@ def test_it_writes_sections_registered_by_other_apps(tmp_path, auditor):
     rows = list(csv.reader(io.StringIO((folder / "extra/rows.csv").read_text())))
     assert rows == [["id", "title"], ["1", f"'{HYPERLINK}"]]
     assert _verify(folder).returncode == 0
+
+
+# --- Service and API ------------------------------------------------------------------------
+
+URL = "/api/v1/evidence-packs/"
+
+
+@pytest.fixture
+def run_tasks_now(monkeypatch):
+    from governance import pack_tasks
+
+    monkeypatch.setattr(
+        pack_tasks.build_evidence_pack, "delay", lambda pk: pack_tasks.build_evidence_pack(pk)
+    )
+
+
+@pytest.mark.django_db
+def test_it_builds_a_pack_into_storage(tmp_path, register, iso, auditor):
+    from governance.models import EvidencePack
+    from governance.services.pack_builds import build_pack
+
+    pack = build_pack(actor=auditor, frameworks=[iso.framework], start=TODAY, end=TODAY)
+    assert pack.status == EvidencePack.Status.READY, pack.error
+    data = pack.file.open("rb").read()
+    assert pack.size == len(data) and pack.sha256 == hashlib.sha256(data).hexdigest()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(tmp_path / "pack")
+    assert _verify(tmp_path / "pack").stdout.strip() == "OK"
+
+
+@pytest.mark.django_db
+def test_it_requests_polls_and_downloads_a_pack_through_the_api(
+    tmp_path, register, iso, auditor, api_as, run_tasks_now, django_capture_on_commit_callbacks
+):
+    from governance.models import ChangeEvent, PackDownload
+
+    client = api_as(auditor)
+    payload = {
+        "frameworks": ["iso-iec-42001"],
+        "systems": [register.slug],
+        "start": str(TODAY),
+        "end": str(TODAY),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(URL, payload, format="json")
+    assert response.status_code == 202, response.content
+    assert response["Location"] == f"{URL}{response.json()['id']}/"
+    status = client.get(response["Location"]).json()
+    assert status["status"] == "ready", status
+    assert status["parameters"]["systems"] == [register.pk]
+    download = client.get(status["download_url"])
+    assert download.status_code == 200
+    data = b"".join(download.streaming_content)
+    assert hashlib.sha256(data).hexdigest() == status["sha256"]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(tmp_path / "pack")
+    assert _verify(tmp_path / "pack").stdout.strip() == "OK"
+    recorded = PackDownload.objects.get()
+    assert recorded.user == auditor
+    assert ChangeEvent.objects.filter(
+        table_name="governance_packdownload", object_pk=str(recorded.pk)
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_it_keeps_packs_to_their_readers(register, iso, auditor, engineer, other_engineer, api_as):
+    from governance.services.pack_builds import build_pack
+
+    pack = build_pack(actor=engineer, frameworks=[iso.framework])
+    assert api_as(other_engineer).get(f"{URL}{pack.pk}/").status_code == 404
+    assert api_as(other_engineer).get(f"{URL}{pack.pk}/download/").status_code == 404
+    assert api_as(auditor).get(f"{URL}{pack.pk}/").status_code == 200
+    response = api_as(engineer).post(
+        URL, {"frameworks": ["iso-iec-42001"], "systems": [register.slug]}, format="json"
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_it_builds_a_pack_from_the_framework_and_system_admin_lists(
+    client, register, iso, auditor, run_tasks_now, django_capture_on_commit_callbacks
+):
+    from governance.models import EvidencePack
+
+    auditor.is_staff = True
+    auditor.save()
+    client.force_login(auditor)
+    for url, action, pk in [
+        ("/admin/governance/framework/", "build_pack_for_frameworks", iso.framework.pk),
+        ("/admin/governance/aisystem/", "build_pack_for_systems", register.pk),
+    ]:
+        with django_capture_on_commit_callbacks(execute=True):
+            form = {"action": action, "_selected_action": [pk]}
+            response = client.post(url, form, follow=True)
+        assert response.status_code == 200
+        assert "is being built" in response.content.decode()
+    packs = list(EvidencePack.objects.order_by("id"))
+    assert [p.status for p in packs] == ["ready", "ready"]
+    assert packs[1].parameters["systems"] == [register.pk]
+    assert client.get(f"/admin/governance/evidencepack/{packs[0].pk}/change/").status_code == 200
+
+
+# --- The audit chain segment ----------------------------------------------------------------
+
+
+@pytest.fixture
+def sealed_chain(transactional_db):
+    audit_chain = pytest.importorskip("governance.services.audit_chain")
+    from governance.models import ChangeEvent
+    from tests.factories import TeamFactory
+
+    for n in range(3):
+        TeamFactory(slug=f"chain-{n}", name=f"=cmd{n}")
+    ids = list(ChangeEvent.objects.values_list("id", flat=True))
+    for _ in range(100):
+        audit_chain.seal_all()
+        if audit_chain.head()[0] >= len(ids):
+            break
+        time.sleep(0.1)
+    assert audit_chain.head()[0] >= 3
+
+
+def test_it_verifies_the_audit_chain_segment_and_names_an_edited_line(tmp_path, sealed_chain, auditor):
+    manifest, folder = _pack(tmp_path, auditor)
+    segment = manifest["audit_chain"]["segment"]
+    assert segment["lines"] >= 3
+    assert _verify(folder).stdout.strip() == "OK"
+
+    lines = (folder / "audit_log.jsonl").read_text().splitlines(keepends=True)
+    edited = json.loads(lines[1])
+    edited["event"]["reason"] = "covering my tracks"
+    lines[1] = json.dumps(edited, sort_keys=True) + "\n"
+    (folder / "audit_log.jsonl").write_text("".join(lines))
+    result = _verify(folder)
+    assert result.returncode == 1
+    assert "audit_log.jsonl: SHA-256" in result.stdout or "audit_log.jsonl: size" in result.stdout
+    assert (
+        f"audit_log.jsonl line 2 (seq {edited['seq']}): the event does not match its event_hash"
+        in result.stdout
+    )
+
+
+def test_it_names_a_removed_audit_log_line(tmp_path, sealed_chain, auditor):
+    _manifest, folder = _pack(tmp_path, auditor)
+    lines = (folder / "audit_log.jsonl").read_text().splitlines(keepends=True)
+    (folder / "audit_log.jsonl").write_text("".join(lines[:1] + lines[2:]))
+    result = _verify(folder)
+    assert result.returncode == 1
+    assert "audit_log.jsonl line 2" in result.stdout and "a link is missing" in result.stdout

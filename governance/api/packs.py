@@ -1,0 +1,124 @@
+"""``/api/v1/evidence-packs/``: request a pack (202 and a job to poll), read its status, download it.
+
+Officers, auditors and engineers may request packs; a pack holds only what its requester may read.
+Each download is recorded as an audit event.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from governance.models import AISystem, EvidencePack, Framework, Team
+from governance.services import pack_builds
+
+
+class EvidencePackSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EvidencePack
+        fields = [
+            "id", "status", "parameters", "requested_by", "size", "sha256", "error", "created_at",
+            "finished_at", "download_url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_download_url(self, pack) -> str | None:
+        if pack.status != EvidencePack.Status.READY:
+            return None
+        return reverse("evidence-pack-download", args=[pack.pk])
+
+
+class EvidencePackRequestSerializer(serializers.Serializer):
+    frameworks = serializers.ListField(
+        child=serializers.CharField(), help_text="Framework codes (e.g. iso-iec-42001) or code:version."
+    )
+    team = serializers.SlugField(required=False, allow_null=True, help_text="A team's slug.")
+    systems = serializers.ListField(child=serializers.SlugField(), required=False, help_text="System slugs.")
+    start = serializers.DateField(required=False, allow_null=True)
+    end = serializers.DateField(required=False, allow_null=True)
+
+    def validate_frameworks(self, values):
+        found = []
+        for value in values:
+            code, _, version = value.partition(":")
+            candidates = Framework.objects.visible_to(self.context["request"].user).filter(code=code)
+            if version:
+                candidates = candidates.filter(version=version)
+            framework = candidates.order_by("-version").first()
+            if framework is None:
+                raise serializers.ValidationError(f"Unknown framework {value!r}.")
+            found.append(framework)
+        return found
+
+    def validate_team(self, value):
+        if not value:
+            return None
+        team = Team.objects.visible_to(self.context["request"].user).filter(slug=value).first()
+        if team is None:
+            raise serializers.ValidationError(f"Unknown team {value!r}.")
+        return team
+
+    def validate_systems(self, values):
+        visible = AISystem.objects.visible_to(self.context["request"].user)
+        systems = list(visible.filter(slug__in=values))
+        missing = sorted(set(values) - {s.slug for s in systems})
+        if missing:
+            raise serializers.ValidationError(f"Unknown systems: {', '.join(missing)}.")
+        return systems
+
+
+class EvidencePackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Evidence packs: ZIPs of the register that verify offline with their own ``verify.py``."""
+
+    queryset = EvidencePack.objects.all()
+    serializer_class = EvidencePackSerializer
+
+    def get_queryset(self):
+        return EvidencePack.objects.visible_to(self.request.user).select_related("requested_by")
+
+    @extend_schema(request=EvidencePackRequestSerializer, responses={202: EvidencePackSerializer})
+    def create(self, request, *args, **kwargs):
+        payload = EvidencePackRequestSerializer(data=request.data, context={"request": request})
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        pack = pack_builds.request_pack(
+            actor=request.user,
+            frameworks=data["frameworks"],
+            team=data.get("team"),
+            systems=data.get("systems") or (),
+            start=data.get("start"),
+            end=data.get("end"),
+        )
+        location = reverse("evidence-pack-detail", args=[pack.pk])
+        body = EvidencePackSerializer(pack, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        summary="Download an evidence pack",
+        description="The ZIP; its SHA-256 is in the ETag. Every download is recorded as an audit event.",
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], url_path="download")
+    def download(self, request, pk=None):
+        pack = self.get_object()
+        if pack.status != EvidencePack.Status.READY:
+            raise exceptions.NotFound("This pack is not ready.")
+        handle = pack_builds.open_pack(pack)
+        pack_builds.record_download(actor=request.user, pack=pack)
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"evidence-pack-{pack.pk}.zip",
+            content_type="application/zip",
+        )
+        response["ETag"] = f'"{pack.sha256}"'
+        response["Cache-Control"] = "private, no-store"
+        return response

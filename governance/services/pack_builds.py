@@ -1,0 +1,145 @@
+"""Requesting, building and downloading evidence packs.
+
+Anyone with a Verity role may request a pack: its content is read through ``visible_to()`` of the
+person who asked, so an engineer's pack holds only their teams' systems (and a team or system
+outside their scope is refused). Every download is recorded as a ``PackDownload`` row, which the
+change-history trigger turns into an audit event.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import tempfile
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from governance.models import AISystem, EvidencePack, Framework, PackDownload, Team, User
+from governance.packs import PackScope
+from governance.packs.builder import write_pack
+
+CHUNK = 1024 * 1024
+
+
+def _check(*, actor: User, frameworks, team, systems, start, end) -> None:
+    if not actor.has_perm("governance.add_evidencepack"):
+        raise PermissionDenied("Your role may not build evidence packs.")
+    if start and end and start > end:
+        raise ValidationError({"end": "The period ends before it starts."})
+    visible = AISystem.objects.visible_to(actor)
+    if systems and visible.filter(pk__in=[s.pk for s in systems]).count() != len(set(systems)):
+        raise ValidationError({"systems": "Some of these systems are outside what you may read."})
+    if team is not None and not actor.sees_everything and team.pk not in actor.team_ids():
+        raise ValidationError({"team": "You may only build packs for your own teams."})
+
+
+def _parameters(frameworks, team, systems, start, end) -> dict:
+    return {
+        "frameworks": [f.pk for f in frameworks],
+        "team": team.pk if team is not None else None,
+        "systems": sorted(s.pk for s in systems or ()),
+        "start": start.isoformat() if start else None,
+        "end": end.isoformat() if end else None,
+    }
+
+
+@transaction.atomic
+def request_pack(
+    *,
+    actor: User,
+    frameworks: Iterable[Framework],
+    team: Team | None = None,
+    systems: Iterable[AISystem] | None = None,
+    start: datetime.date | None = None,
+    end: datetime.date | None = None,
+) -> EvidencePack:
+    """Queue a pack; it is built by the ``build_evidence_pack`` task once this transaction commits."""
+    frameworks, systems = list(frameworks), list(systems or ())
+    _check(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
+    pack = EvidencePack.objects.create(
+        requested_by=actor, parameters=_parameters(frameworks, team, systems, start, end)
+    )
+
+    def enqueue():
+        from governance.pack_tasks import build_evidence_pack
+
+        build_evidence_pack.delay(pack.pk)
+
+    transaction.on_commit(enqueue)
+    return pack
+
+
+def build_pack(
+    *,
+    actor: User,
+    frameworks: Iterable[Framework],
+    team: Team | None = None,
+    systems: Iterable[AISystem] | None = None,
+    start: datetime.date | None = None,
+    end: datetime.date | None = None,
+) -> EvidencePack:
+    """Record and build a pack now (admin actions, commands and tests)."""
+    frameworks, systems = list(frameworks), list(systems or ())
+    _check(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
+    pack = EvidencePack.objects.create(
+        requested_by=actor, parameters=_parameters(frameworks, team, systems, start, end)
+    )
+    return run_pack(pack_id=pack.pk)
+
+
+def _scope(pack: EvidencePack) -> PackScope:
+    params = pack.parameters
+    frameworks = tuple(Framework.objects.filter(pk__in=params["frameworks"]).order_by("code", "version"))
+    return PackScope(
+        frameworks=frameworks,
+        team=Team.objects.filter(pk=params["team"]).first() if params.get("team") else None,
+        systems=tuple(AISystem.objects.filter(pk__in=params.get("systems") or [])),
+        start=datetime.date.fromisoformat(params["start"]) if params.get("start") else None,
+        end=datetime.date.fromisoformat(params["end"]) if params.get("end") else None,
+        user=pack.requested_by,
+    )
+
+
+def run_pack(*, pack_id: int) -> EvidencePack:
+    """Build a queued pack into evidence storage; a failure is recorded on the pack, not raised."""
+    with transaction.atomic():
+        locked = EvidencePack.objects.select_for_update(of=("self",)).select_related("requested_by")
+        pack = locked.get(pk=pack_id)
+        if pack.status not in (EvidencePack.Status.QUEUED, EvidencePack.Status.FAILED):
+            return pack
+        pack.status = EvidencePack.Status.BUILDING
+        pack.save(update_fields=["status"])
+    try:
+        with tempfile.TemporaryFile() as handle:
+            write_pack(_scope(pack), handle)
+            handle.seek(0)
+            digest, size = hashlib.sha256(), 0
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+            handle.seek(0)
+            stamp = timezone.now()
+            pack.file.save(f"packs/{stamp:%Y/%m}/evidence-pack-{pack.pk}.zip", File(handle), save=False)
+        pack.size, pack.sha256 = size, digest.hexdigest()
+        pack.status, pack.error = EvidencePack.Status.READY, ""
+    except Exception as exc:  # noqa: BLE001 - the pack records why it failed
+        pack.status, pack.error = EvidencePack.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    pack.finished_at = timezone.now()
+    pack.save(update_fields=["file", "size", "sha256", "status", "error", "finished_at"])
+    return pack
+
+
+@transaction.atomic
+def record_download(*, actor: User, pack: EvidencePack) -> PackDownload:
+    """The audit event of a download (the change-history trigger records the row)."""
+    if pack.status != EvidencePack.Status.READY:
+        raise ValidationError("This pack is not ready.")
+    return PackDownload.objects.create(pack=pack, user=actor, sha256=pack.sha256)
+
+
+def open_pack(pack: EvidencePack):
+    return pack.file.open("rb")
