@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+_CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 COLUMNS = (
     "id",
@@ -59,6 +61,8 @@ COLUMNS = (
 def canonical_time(value: datetime | str) -> str:
     """``occurred_at`` as UTC ISO-8601 with microseconds and ``Z`` (accepts an exported string)."""
     if isinstance(value, str):
+        if _CANONICAL_TIME.fullmatch(value):
+            return value
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError("occurred_at must carry a time zone")

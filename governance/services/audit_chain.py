@@ -37,8 +37,11 @@ SEAL_BATCH_LIMIT = 100_000  # events per seal; the next run carries on
 VERIFY_FETCH = 5_000  # rows per round trip of the verifying cursor
 UNSEALED_GRACE = timedelta(seconds=60)
 
+# occurred_at comes already in its canonical text (see audit_canonical), which also spares the
+# verifier parsing and re-formatting a timestamp per event.
 EVENT_COLUMNS = """
-    e.id, e.occurred_at, e.table_name, e.object_pk, e.root_table, e.root_pk, e.operation,
+    e.id, to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    e.table_name, e.object_pk, e.root_table, e.root_pk, e.operation,
     e.before::text, e.after::text, e.changes::text, e.actor_id, e.actor, e.source,
     e.correlation_id, e.reason, e.db_user, e.transaction_id
 """
@@ -312,7 +315,7 @@ def _to_file(path: str, body: bytes) -> str:
     return str(target)
 
 
-def _to_emails(recipients: list[str], payload: dict) -> str:
+def _to_emails(recipients: list[str], payload: dict, body: bytes) -> str:
     send_mail(
         subject=f"Verity audit chain head #{payload['seq']}",
         message=(
@@ -321,6 +324,8 @@ def _to_emails(recipients: list[str], payload: dict) -> str:
             f"seq:        {payload['seq']}\n"
             f"chain hash: {payload['chain_hash']}\n"
             f"at:         {payload['at']}\n"
+            "\nAs a line for `manage.py verify_audit_log --anchor-file`:\n"
+            f"{body.decode()}\n"
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,
@@ -352,7 +357,7 @@ def publish_head(now: datetime | None = None) -> list[AuditAnchor]:
     if settings.VERITY_AUDIT_ANCHOR_FILE:
         sinks.append(("file", lambda: _to_file(settings.VERITY_AUDIT_ANCHOR_FILE, body)))
     if emails := [e.strip() for e in settings.VERITY_AUDIT_ANCHOR_EMAILS.split(",") if e.strip()]:
-        sinks.append(("email", lambda: _to_emails(emails, payload)))
+        sinks.append(("email", lambda: _to_emails(emails, payload, body)))
     if settings.VERITY_AUDIT_ANCHOR_WEBHOOK:
         sinks.append(("webhook", lambda: _to_webhook(settings.VERITY_AUDIT_ANCHOR_WEBHOOK, body)))
     anchors = []

@@ -183,6 +183,28 @@ def test_it_detects_reordered_links():
 
 
 @DB
+def test_it_hands_out_a_segment_that_verifies_on_its_own():
+    before = timezone.now()
+    _seal_until(_team_events(1))
+    start = timezone.now()
+    ids = _team_events(3)
+    end = timezone.now()
+    _seal_until(_team_events(1) + ids)
+    rows = list(audit_chain.chain_segment(start=start, end=end))
+    assert {link["event_id"] for link, _ in rows} == set(ids)
+    previous = audit_chain.link_before(rows[0][0]["seq"])
+    for link, event in rows:
+        assert event_hash(event) == link["event_hash"]
+        previous = chain_hash(previous, link["event_hash"])
+        assert previous == link["chain_hash"]
+    assert audit_chain.link_before(1) == GENESIS
+    assert (
+        list(audit_chain.chain_segment(start=before - timedelta(days=2), end=before - timedelta(days=1)))
+        == []
+    )
+
+
+@DB
 def test_it_refuses_to_edit_links_and_anchors():
     _seal_until(_team_events(1))
     AuditAnchor.objects.create(seq=1, chain_hash=GENESIS, at=timezone.now(), sink="file")
@@ -245,6 +267,7 @@ def test_it_publishes_the_head_and_compares_with_the_file_anchor(settings, tmp_p
         "auditor@example.com",
         "second@example.com",
     ]
+    assert anchors.read_text().splitlines()[-1] in mail.outbox[0].body  # usable with --anchor-file
     assert "OK:" in _command("--anchor-file", str(anchors))
     # A rewrite that keeps the chain consistent on its own: drop the last link.
     _as_superuser("DELETE FROM governance_auditchainlink WHERE seq = %s", [seq])
