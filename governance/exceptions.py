@@ -1,5 +1,7 @@
 """Domain errors that services raise; the API and admin translate them for people."""
 
+from pathlib import Path
+
 
 class Conflict(Exception):
     """The request is valid but clashes with the current state (answered with 409)."""
@@ -31,3 +33,13 @@ class UnacceptableContent(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class DataFileError(ValueError):
+    """A data file (catalog, import) is missing or malformed; names the file and, if known, the line."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        self.path = Path(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line else str(self.path)
+        super().__init__(f"{where}: {message}")

@@ -33,6 +33,7 @@ from django.db.models import Q
 
 from governance.change_context import change_context
 from governance.choices import MappingRelationship, RequirementKind
+from governance.exceptions import DataFileError
 from governance.models import Framework, Requirement, RequirementMapping, User
 
 CATALOG_ROOT = Path(__file__).resolve().parents[1] / "catalogs"
@@ -70,14 +71,8 @@ MAPPING_FIELDS = ("relationship", "provenance", "rationale")
 BATCH_SIZE = 500
 
 
-class CatalogError(ValueError):
+class CatalogError(DataFileError):
     """A catalog file is malformed or refers to something that does not exist."""
-
-    def __init__(self, path: Path, line: int | None, message: str):
-        self.path = Path(path)
-        self.line = line
-        where = f"{self.path}:{line}" if line else str(self.path)
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass

@@ -47,6 +47,7 @@ from governance.choices import (
     ModelType,
     WeightsAvailability,
 )
+from governance.exceptions import DataFileError
 from governance.models import AIModel, AssessmentAnswer, Indicator, IndicatorSet, TransparencyAssessment, User
 from governance.services.catalogs import BATCH_SIZE, _changed_fields, _display_path
 from governance.services.transparency import recompute_scores
@@ -99,14 +100,8 @@ EDITIONS = (
 )
 
 
-class FMTIImportError(ValueError):
+class FMTIImportError(DataFileError):
     """An FMTI file is missing or malformed, or does not agree with the shipped catalogs."""
-
-    def __init__(self, path: Path, line: int | None, message: str):
-        self.path = Path(path)
-        self.line = line
-        where = f"{self.path}:{line}" if line else str(self.path)
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass

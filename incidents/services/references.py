@@ -32,6 +32,7 @@ from django.db.models import DecimalField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast
 
 from governance.change_context import change_context
+from governance.exceptions import DataFileError
 from governance.models import User
 from incidents.models import Incident, ReferenceIncident
 
@@ -96,14 +97,8 @@ IMPORTED_FIELDS = (
 BATCH_SIZE = 500
 
 
-class ReferenceImportError(ValueError):
+class ReferenceImportError(DataFileError):
     """An AIID export file is missing or malformed."""
-
-    def __init__(self, path: Path, line: int | None, message: str):
-        self.path = Path(path)
-        self.line = line
-        where = f"{self.path}:{line}" if line else str(self.path)
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass
