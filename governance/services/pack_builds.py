@@ -58,11 +58,7 @@ def request_pack(
     end: datetime.date | None = None,
 ) -> EvidencePack:
     """Queue a pack; it is built by the ``build_evidence_pack`` task once this transaction commits."""
-    frameworks, systems = list(frameworks), list(systems or ())
-    _check(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
-    pack = EvidencePack.objects.create(
-        requested_by=actor, parameters=_parameters(frameworks, team, systems, start, end)
-    )
+    pack = _record(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
 
     def enqueue():
         from governance.pack_tasks import build_evidence_pack
@@ -83,12 +79,17 @@ def build_pack(
     end: datetime.date | None = None,
 ) -> EvidencePack:
     """Record and build a pack now (admin actions, commands and tests)."""
+    pack = _record(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
+    return run_pack(pack_id=pack.pk)
+
+
+def _record(*, actor, frameworks, team, systems, start, end) -> EvidencePack:
+    """Check the request and store it as a queued pack."""
     frameworks, systems = list(frameworks), list(systems or ())
     _check(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
-    pack = EvidencePack.objects.create(
+    return EvidencePack.objects.create(
         requested_by=actor, parameters=_parameters(frameworks, team, systems, start, end)
     )
-    return run_pack(pack_id=pack.pk)
 
 
 def _scope(pack: EvidencePack) -> PackScope:

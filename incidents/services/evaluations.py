@@ -71,6 +71,15 @@ from incidents.services.incidents import (
     require_officer,
 )
 
+COUNT_FIELDS = (
+    "samples",
+    "attempted",
+    "abstained",
+    "correct",
+    "hallucinated",
+    "claims",
+    "hallucinated_claims",
+)
 RUN_FIELDS = frozenset(
     {
         "system",
@@ -93,23 +102,8 @@ RUN_FIELDS = frozenset(
         "interval_method",
         "artifact_uri",
         "artifact_sha256",
-        "samples",
-        "attempted",
-        "abstained",
-        "correct",
-        "hallucinated",
-        "claims",
-        "hallucinated_claims",
+        *COUNT_FIELDS,
     }
-)
-COUNT_FIELDS = (
-    "samples",
-    "attempted",
-    "abstained",
-    "correct",
-    "hallucinated",
-    "claims",
-    "hallucinated_claims",
 )
 _REQUIRED_COUNTS = ("samples", "attempted", "correct", "hallucinated")
 # Set here, never by the caller; left out of the first validation, before the counts are known.
