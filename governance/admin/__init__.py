@@ -1,4 +1,5 @@
 from governance.admin import (  # noqa: F401  (registers the admins)
+    audit_chain,
     changes,
     controls,
     evidence,
