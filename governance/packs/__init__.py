@@ -5,6 +5,10 @@ Each app contributes sections through ``register_section(name, builder)``. A bui
 content is an iterator of rows whose first row is the header; for any other member it is an
 iterator of ``bytes`` chunks. Governance owns this registry and never imports the apps that
 register with it (incidents registers its sections in its ``AppConfig.ready()``).
+
+``report.html`` is built the same way: ``register_report_part(name, builder)`` adds a part whose
+builder receives the ``PackScope`` and returns a ``ReportPart`` (or an iterable of them, or
+``None``), computed with aggregate queries so that a pack of any size builds in constant memory.
 """
 
 from __future__ import annotations
@@ -67,6 +71,38 @@ def register_section(name: str, builder: Builder) -> None:
 
 def registered_sections() -> dict[str, Builder]:
     return dict(_SECTIONS)
+
+
+@dataclass(frozen=True)
+class ReportPart:
+    """A block of ``report.html``: a heading, an optional short text, an optional table (``header``
+    and at most ``MAX_REPORT_ROWS`` ``rows``) and an optional chart. A chart is a dict:
+    ``{"title", "categories": [...], "series": [(name, [value per category]), ...]}`` with optional
+    ``"stacked"`` (bool), ``"percent"`` (values are 0–1 shares) and ``"markers"`` (a value per
+    category drawn as a tick, e.g. a limit). Every string is escaped when the report is rendered."""
+
+    heading: str
+    text: str = ""
+    header: tuple = ()
+    rows: tuple = ()
+    chart: dict | None = None
+
+
+MAX_REPORT_ROWS = 50
+
+ReportBuilder = Callable[[PackScope], "ReportPart | Iterable[ReportPart] | None"]
+
+_REPORT_PARTS: dict[str, ReportBuilder] = {}
+
+
+def register_report_part(name: str, builder: ReportBuilder) -> None:
+    """Add (or replace) the report part ``name``; governance's own parts come first in the report,
+    then the others in registration order."""
+    _REPORT_PARTS[name] = builder
+
+
+def registered_report_parts() -> dict[str, ReportBuilder]:
+    return dict(_REPORT_PARTS)
 
 
 def safe_name(text: str, *, fallback: str = "file") -> str:

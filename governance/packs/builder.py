@@ -1,10 +1,9 @@
-"""Writing an evidence pack: the registered sections, then README.txt, verify.py, report.html and
-manifest.json (the list of every other file with its size and SHA-256)."""
+"""Writing an evidence pack: the registered sections, then README.txt, verify.py, report.html (and
+report.pdf where WeasyPrint works, see ``report``) and manifest.json (the list of every other file
+with its size and SHA-256)."""
 
 from __future__ import annotations
 
-import datetime
-import html
 import json
 from importlib import metadata
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import BinaryIO
 
 from django.utils import timezone
 
-from governance.packs import PackScope, audit_log, registered_sections, sections
+from governance.packs import PackScope, audit_log, registered_sections, report, sections
 from governance.packs.writer import PackWriter
 
 VERIFY_SOURCE = Path(__file__).with_name("verify_script.py")
@@ -31,7 +30,10 @@ verify.py                     re-checks the pack (Python 3, standard library onl
 audit_log.jsonl               the audit chain's events of the period, one per line with its link
                               (seq, event_hash, chain_hash); manifest.json gives the hash it continues
                               from (absent when this installation keeps no audit chain)
-report.html                   a readable summary: the parameters and the rows in each file
+report.html                   a readable summary with tables and charts: framework coverage, systems
+                              by risk tier and EU AI Act class, reviews, transparency scores, incidents
+                              and evaluation results, the audit chain head and the files
+report.pdf                    the same summary as PDF (where the server can render PDFs)
 systems.csv                   the AI systems in scope
 controls.csv                  the control library
 control_implementations.csv   how each control is implemented, organisation-wide and per system
@@ -72,6 +74,7 @@ def verify_source(canonical: str | None) -> str:
 def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
     """Write the pack for ``scope`` into ``fileobj`` (opened for binary writing); return the manifest."""
     sections.register()
+    report.register()
     generated_at = timezone.now()
     writer = PackWriter(fileobj)
     try:
@@ -101,7 +104,12 @@ def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
             writer.add(audit_log.MEMBER, audit_log.segment_lines(scope, segment))
             chain["segment"] = {"path": audit_log.MEMBER, **segment}
         writer.add("verify.py", [verify_source(canonical).encode("utf-8")])
-        writer.add("report.html", [_report(parameters, writer, chain, generated_at).encode("utf-8")])
+        document = report.render_html(scope, parameters, writer, chain, generated_at)
+        writer.add("report.html", [document.encode("utf-8")])
+        pdf = report.render_pdf(document)
+        if pdf is not None:
+            writer.add("report.pdf", [pdf])
+        del document, pdf
         manifest = {
             "format": "verity-evidence-pack/1",
             "generator": {"name": "verity", "version": version},
@@ -114,25 +122,3 @@ def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
     finally:
         writer.close()
     return manifest
-
-
-def _report(parameters: dict, writer: PackWriter, chain: dict, generated_at: datetime.datetime) -> str:
-    esc = html.escape
-    params = "".join(
-        f"<tr><th>{esc(key)}</th><td>{esc(json.dumps(value))}</td></tr>" for key, value in parameters.items()
-    )
-    files = "".join(
-        f"<tr><td>{esc(e['path'])}</td><td>{writer.rows.get(e['path'], '')}</td><td>{e['size']}</td>"
-        f"<td><code>{e['sha256']}</code></td></tr>"
-        for e in writer.entries
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Verity evidence pack</title>"
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}</style></head><body>"
-        f"<h1>Verity evidence pack</h1><p>Generated {esc(generated_at.isoformat())}.</p>"
-        f"<h2>Parameters</h2><table>{params}</table>"
-        f"<h2>Audit chain head</h2><pre>{esc(json.dumps(chain, indent=2, default=str))}</pre>"
-        "<h2>Files</h2><table><tr><th>file</th><th>rows</th><th>bytes</th><th>SHA-256</th></tr>"
-        f"{files}</table></body></html>"
-    )
