@@ -1,13 +1,25 @@
 """The incident sections of an evidence pack, registered with governance's pack registry in
 ``IncidentsConfig.ready()``: incidents with their timelines, hallucination findings and
-evaluation runs, read through ``visible_to(user)`` and limited to the pack's systems and period."""
+evaluation runs, read through ``visible_to(user)`` and limited to the pack's systems and period;
+and the incident parts of ``report.html``, computed with aggregate queries: incidents per month by
+severity, serious incidents with their Art. 73 reporting clock, and the hallucination rate of the
+latest evaluation run per system and benchmark against its limit."""
 
 from __future__ import annotations
 
-from django.db.models import Q
+from datetime import timedelta
 
-from governance.packs import PackScope, register_section
+from django.db.models import Case, CharField, Count, F, Q, Value, When
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from governance.admin.charts import percent
+from governance.packs import MAX_REPORT_ROWS, PackScope, ReportPart, register_report_part, register_section
+from incidents.choices import Severity
 from incidents.models import EvaluationRun, HallucinationFinding, Incident, TimelineEntry
+
+REPORT_MONTHS = 36
+DUE_SOON = timedelta(hours=24)
 
 
 def _rows(queryset, fields: list[str]):
@@ -71,7 +83,157 @@ def evaluation_runs(scope: PackScope):
     yield "incidents/evaluation_runs.csv", _rows(selected.order_by("id"), fields)
 
 
+# --- report.html parts ----------------------------------------------------------------------------
+
+
+def _scoped_incidents(scope: PackScope):
+    return (
+        Incident.objects.visible_to(scope.user)
+        .filter(system__in=scope.system_queryset())
+        .filter(_period(scope, "occurred_at"))
+    )
+
+
+def incidents_by_month(scope: PackScope) -> ReportPart:
+    """Incidents per month of occurrence and severity (the last ``REPORT_MONTHS`` months with any)."""
+    counts: dict = {}
+    aggregated = (
+        _scoped_incidents(scope)
+        .order_by()
+        .annotate(month=TruncMonth("occurred_at"))
+        .values_list("month", "severity")
+        .annotate(n=Count("id"))
+        .values_list("month", "severity", "n")
+    )
+    for month, severity, n in aggregated:
+        counts.setdefault(month.strftime("%Y-%m"), {})[severity] = n
+    months = sorted(counts)
+    total = sum(sum(by.values()) for by in counts.values())
+    shown = months[-REPORT_MONTHS:]
+    severities = [s.value for s in Severity]
+    note = (
+        f" (the last {len(shown)} of {len(months)} months with incidents shown)"
+        if len(shown) < len(months)
+        else ""
+    )
+    return ReportPart(
+        heading="Incidents per month by severity",
+        text=f"{total} incidents occurred in the period{note}.",
+        header=("month", *severities, "total"),
+        rows=tuple((m, *(counts[m].get(s, 0) for s in severities), sum(counts[m].values())) for m in shown),
+        chart={
+            "title": "Incidents per month by severity",
+            "categories": shown,
+            "series": [(s, [counts[m].get(s, 0) for m in shown]) for s in severities],
+        },
+    )
+
+
+_CLOCK_STATES = ("overdue", "due within 24 h", "on track", "reported late", "reported on time", "no deadline")
+
+
+def serious_incidents(scope: PackScope) -> ReportPart:
+    """Serious incidents (Art. 73) by the state of their reporting clock, the most urgent listed."""
+    now = timezone.now()
+    sent = Q(initial_report_sent_at__isnull=False)
+    clock = Case(
+        When(sent & Q(report_due_at__lt=F("initial_report_sent_at")), then=Value("reported late")),
+        When(sent, then=Value("reported on time")),
+        When(report_due_at__isnull=True, then=Value("no deadline")),
+        When(report_due_at__lt=now, then=Value("overdue")),
+        When(report_due_at__lte=now + DUE_SOON, then=Value("due within 24 h")),
+        default=Value("on track"),
+        output_field=CharField(),
+    )
+    rank = Case(*(When(clock_state=state, then=Value(i)) for i, state in enumerate(_CLOCK_STATES)))
+    serious = _scoped_incidents(scope).filter(is_serious=True).annotate(clock_state=clock)
+    counts = dict(
+        serious.order_by().values_list("clock_state").annotate(n=Count("id")).values_list("clock_state", "n")
+    )
+    total = sum(counts.values())
+    listed = serious.annotate(rank=rank).order_by("rank", "report_due_at", "id")[:MAX_REPORT_ROWS]
+    rows = listed.values_list(
+        "reference", "system__slug", "serious_ground", "report_due_rule", "report_due_at",
+        "initial_report_sent_at", "clock_state",
+    )  # fmt: skip
+    states = [s for s in _CLOCK_STATES if counts.get(s)]
+    shown = f"; the {MAX_REPORT_ROWS} most urgent are listed" if total > MAX_REPORT_ROWS else ""
+    summary = ", ".join(f"{counts[s]} {s}" for s in states) or "none"
+    return ReportPart(
+        heading="Serious incidents and their reporting clock",
+        text=f"{total} serious incidents (EU AI Act Art. 73): {summary}{shown}.",
+        header=("reference", "system", "ground", "rule", "report due", "initial report sent", "clock"),
+        rows=tuple(rows),
+        chart={
+            "title": "Serious incidents by reporting clock state",
+            "categories": states,
+            "series": [("serious incidents", [counts[s] for s in states])],
+        },
+    )
+
+
+def hallucination_rates(scope: PackScope) -> ReportPart:
+    """The hallucination rate of the latest evaluation run per system and benchmark, with its limit."""
+    runs = (
+        EvaluationRun.objects.visible_to(scope.user)
+        .filter(system__in=scope.system_queryset())
+        .filter(_period(scope, "created_at"))
+        .order_by("system_id", "benchmark_name", "-created_at", "-id")
+        .distinct("system_id", "benchmark_name")
+    )
+    total = runs.count()
+    rows = list(
+        runs.values_list(
+            "system__slug", "benchmark_name", "model_version", "created_at", "hallucination_rate",
+            "interval_low", "interval_high", "limit_rate", "exceeded_limit",
+        )[:MAX_REPORT_ROWS]
+    )  # fmt: skip
+    shown = f" (the first {len(rows)} shown)" if total > len(rows) else ""
+    categories = [f"{slug} · {benchmark}" for slug, benchmark, *_ in rows]
+    return ReportPart(
+        heading="Hallucination rate of the latest evaluation run",
+        text=f"The latest run per system and benchmark in the period: {total}{shown}.",
+        header=(
+            "system",
+            "benchmark",
+            "model version",
+            "run at",
+            "rate",
+            "95 % interval",
+            "limit",
+            "over limit",
+        ),
+        rows=tuple(
+            (
+                slug,
+                bench,
+                version,
+                at,
+                percent(rate),
+                "—" if low is None else f"{percent(low)} – {percent(high)}",
+                percent(limit),
+                "yes" if over else "no",
+            )
+            for slug, bench, version, at, rate, low, high, limit, over in rows
+        ),  # fmt: skip
+        chart={
+            "title": "Hallucination rate of the latest run, with its limit",
+            "categories": categories,
+            "series": [
+                ("within limit", [None if row[8] else row[4] for row in rows]),
+                ("over limit", [row[4] if row[8] else None for row in rows]),
+            ],
+            "percent": True,
+            "markers": [row[7] for row in rows],
+            "marker_label": "limit",
+        },
+    )
+
+
 def register() -> None:
     register_section("incidents", incidents)
     register_section("hallucination_findings", hallucination_findings)
     register_section("evaluation_runs", evaluation_runs)
+    register_report_part("incidents_by_month", incidents_by_month)
+    register_report_part("serious_incidents", serious_incidents)
+    register_report_part("hallucination_rates", hallucination_rates)

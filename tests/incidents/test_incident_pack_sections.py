@@ -8,8 +8,9 @@ import sys
 import zipfile
 
 import pytest
+from django.utils import timezone
 
-from governance.packs import PackScope, registered_sections
+from governance.packs import PackScope, registered_report_parts, registered_sections
 from governance.packs.builder import write_pack
 from incidents.models import TimelineEntry
 from tests.factories import (
@@ -18,6 +19,7 @@ from tests.factories import (
     HallucinationFindingFactory,
     IncidentFactory,
 )
+from tests.governance.test_evidence_pack_report import SCRIPT, sections, table
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
 TODAY = datetime.date.today()
@@ -61,3 +63,59 @@ def test_it_writes_incidents_with_timelines_findings_and_runs(tmp_path, auditor,
         [sys.executable, "verify.py"], cwd=folder, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.stdout.strip() == "OK", result.stdout + result.stderr
+
+
+def test_it_registers_the_incident_report_parts_at_start_up():
+    assert {"incidents_by_month", "serious_incidents", "hallucination_rates"} <= set(
+        registered_report_parts()
+    )
+
+
+@pytest.mark.django_db
+def test_it_adds_incident_parts_with_counts_and_charts_to_the_report(tmp_path, engineer, team_a):
+    now = timezone.now()
+    own = AISystemFactory(owning_team=team_a)
+    recent, earlier = now - datetime.timedelta(hours=2), now - datetime.timedelta(days=40)
+    IncidentFactory(system=own, severity="SEV3", occurred_at=recent)
+    IncidentFactory(system=own, severity="SEV3", occurred_at=recent)
+    IncidentFactory(system=own, severity="SEV2", occurred_at=earlier)
+    IncidentFactory(
+        system=own, severity="SEV1", occurred_at=recent, is_serious=True, serious_ground="health",
+        report_due_rule="Art. 73(2)",
+        report_due_at=now - datetime.timedelta(hours=1),
+    )  # fmt: skip
+    IncidentFactory(
+        system=own, severity="SEV2", occurred_at=recent, is_serious=True, serious_ground="health",
+        report_due_at=now + datetime.timedelta(days=3), initial_report_sent_at=now,
+    )  # fmt: skip
+    IncidentFactory(severity="SEV1", is_serious=True, serious_ground="health")  # another team's
+    EvaluationRunFactory(system=own, hallucinated=40, limit_rate=0.05, exceeded_limit=True)
+    EvaluationRunFactory(system=own, hallucinated=20, limit_rate=0.05, exceeded_limit=True)
+    EvaluationRunFactory(system=own, benchmark_name=SCRIPT, hallucinated=2, limit_rate=0.05)
+
+    target = tmp_path / "pack.zip"
+    with open(target, "wb") as handle:
+        write_pack(PackScope(user=engineer, start=TODAY - datetime.timedelta(days=90), end=TODAY), handle)
+    with zipfile.ZipFile(target) as archive:
+        document = archive.read("report.html").decode()
+    parts = sections(document)
+
+    this_month, last_month = (timezone.localtime(t).strftime("%Y-%m") for t in (recent, earlier))
+    by_month = table(parts["Incidents per month by severity"])
+    assert by_month[0] == ["month", "SEV1", "SEV2", "SEV3", "SEV4", "total"]
+    assert by_month[1:] == [[last_month, "0", "1", "0", "0", "1"], [this_month, "1", "1", "2", "0", "4"]]
+    assert "<svg" in parts["Incidents per month by severity"]
+
+    serious = parts["Serious incidents and their reporting clock"]
+    assert "2 serious incidents (EU AI Act Art. 73): 1 overdue, 1 reported on time." in serious
+    assert [row[-1] for row in table(serious)[1:]] == ["overdue", "reported on time"]
+    assert "<svg" in serious
+
+    rates = parts["Hallucination rate of the latest evaluation run"]
+    rows = table(rates)[1:]
+    assert [(r[1], r[4], r[6], r[7]) for r in rows] == [
+        ("&lt;script&gt;alert(1)&lt;/script&gt;", "1.0 %", "5.0 %", "no"),
+        ("SimpleQA", "10.0 %", "5.0 %", "yes"),
+    ]
+    assert 'class="marker"' in rates
+    assert "<script" not in document
