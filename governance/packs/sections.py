@@ -17,14 +17,10 @@ from governance.models import (
     TransparencyAssessment,
 )
 from governance.packs import PackScope, member_path, register_section, safe_name
+from governance.packs.tables import QueryRows
 from governance.services import coverage, soa
 
 CHUNK = 64 * 1024
-
-
-def _rows(queryset, fields: list[str]):
-    yield fields
-    yield from queryset.values_list(*fields).iterator(chunk_size=2000)
 
 
 def _system_filter(scope: PackScope, prefix: str = "system") -> Q:
@@ -36,12 +32,12 @@ def systems(scope: PackScope):
         "id", "slug", "name", "purpose", "owning_team__slug", "lifecycle_stage", "eu_ai_act_class",
         "risk_tier", "operator_role", "autonomy_level", "human_oversight", "deployed_on", "retired_on",
     ]  # fmt: skip
-    yield "systems.csv", _rows(scope.system_queryset(), fields)
+    yield "systems.csv", QueryRows(scope.system_queryset(), fields)
 
 
 def controls(scope: PackScope):
     fields = ["id", "code", "title", "description", "control_type", "frequency", "owner__username"]
-    yield "controls.csv", _rows(Control.objects.visible_to(scope.user).order_by("id"), fields)
+    yield "controls.csv", QueryRows(Control.objects.visible_to(scope.user).order_by("id"), fields)
     implementations = (
         ControlImplementation.objects.visible_to(scope.user)
         .filter(Q(system__isnull=True) | _system_filter(scope))
@@ -51,7 +47,7 @@ def controls(scope: PackScope):
         "id", "control__code", "control__title", "system__slug", "status", "justification",
         "owner__username", "last_tested_on", "next_test_due", "effectiveness",
     ]  # fmt: skip
-    yield "control_implementations.csv", _rows(implementations, fields)
+    yield "control_implementations.csv", QueryRows(implementations, fields)
 
 
 def risks(scope: PackScope):
@@ -61,7 +57,7 @@ def risks(scope: PackScope):
         "inherent_score", "residual_likelihood", "residual_impact", "residual_score", "treatment",
         "status", "owner__username", "review_on",
     ]  # fmt: skip
-    yield "risks.csv", _rows(queryset, fields)
+    yield "risks.csv", QueryRows(queryset, fields)
 
 
 def reviews(scope: PackScope):
@@ -74,7 +70,7 @@ def reviews(scope: PackScope):
         "id", "system__slug", "due_at", "status", "trigger", "reason", "reviewer__username", "outcome",
         "conditions", "waived_reason", "signed_off_by__username", "signed_off_at",
     ]  # fmt: skip
-    yield "reviews.csv", _rows(queryset.order_by("id"), fields)
+    yield "reviews.csv", QueryRows(queryset.order_by("id"), fields)
 
 
 def transparency(scope: PackScope):
@@ -89,7 +85,7 @@ def transparency(scope: PackScope):
         "id", "indicator_set__key", "model__name", "system__slug", "assessor_label", "assessed_on",
         "status", "source", "points", "possible_points", "score", "notes",
     ]  # fmt: skip
-    yield "transparency_assessments.csv", _rows(queryset.order_by("id"), fields)
+    yield "transparency_assessments.csv", QueryRows(queryset.order_by("id"), fields)
 
 
 def statements(scope: PackScope):
