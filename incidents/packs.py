@@ -15,16 +15,13 @@ from django.utils import timezone
 
 from governance.admin.charts import percent
 from governance.packs import MAX_REPORT_ROWS, PackScope, ReportPart, register_report_part, register_section
+from governance.packs.audit_log import register_event_scope
+from governance.packs.tables import QueryRows
 from incidents.choices import Severity
 from incidents.models import EvaluationRun, HallucinationFinding, Incident, TimelineEntry
 
 REPORT_MONTHS = 36
 DUE_SOON = timedelta(hours=24)
-
-
-def _rows(queryset, fields: list[str]):
-    yield fields
-    yield from queryset.values_list(*fields).iterator(chunk_size=2000)
 
 
 def _period(scope: PackScope, field: str) -> Q:
@@ -47,11 +44,11 @@ def incidents(scope: PackScope):
         "source", "external_id", "severity", "status", "harm_level", "is_serious", "serious_ground",
         "report_due_at", "initial_report_sent_at", "complete_report_sent_at", "responded_at", "resolved_at",
     ]  # fmt: skip
-    yield "incidents/incidents.csv", _rows(selected.order_by("id"), fields)
+    yield "incidents/incidents.csv", QueryRows(selected.order_by("id"), fields)
     timeline = TimelineEntry.objects.visible_to(scope.user).filter(incident__in=selected.values("pk"))
     fields = ["id", "incident_id", "incident__reference", "kind", "at", "author__username", "author_label"]
     fields.append("body")
-    yield "incidents/timeline.csv", _rows(timeline.order_by("incident_id", "at", "id"), fields)
+    yield "incidents/timeline.csv", QueryRows(timeline.order_by("incident_id", "at", "id"), fields)
 
 
 def hallucination_findings(scope: PackScope):
@@ -65,7 +62,7 @@ def hallucination_findings(scope: PackScope):
         "sample_id", "claim", "reference", "kind", "subtype", "grade", "detector_score", "severity", "status",
         "created_at",
     ]  # fmt: skip
-    yield "incidents/hallucination_findings.csv", _rows(selected.order_by("id"), fields)
+    yield "incidents/hallucination_findings.csv", QueryRows(selected.order_by("id"), fields)
 
 
 def evaluation_runs(scope: PackScope):
@@ -80,7 +77,7 @@ def evaluation_runs(scope: PackScope):
         "hallucinated", "rate_basis", "hallucination_rate", "interval_low", "interval_high", "limit_rate",
         "exceeded_limit", "code_commit", "started_at", "finished_at", "created_at",
     ]  # fmt: skip
-    yield "incidents/evaluation_runs.csv", _rows(selected.order_by("id"), fields)
+    yield "incidents/evaluation_runs.csv", QueryRows(selected.order_by("id"), fields)
 
 
 # --- report.html parts ----------------------------------------------------------------------------
@@ -237,3 +234,9 @@ def register() -> None:
     register_report_part("incidents_by_month", incidents_by_month)
     register_report_part("serious_incidents", serious_incidents)
     register_report_part("hallucination_rates", hallucination_rates)
+    register_event_scope("incidents_incident", _incidents_in_scope)
+
+
+def _incidents_in_scope(scope: PackScope):
+    """The incidents whose audit events a reader with a partial view gets in ``audit_log.jsonl``."""
+    return Incident.objects.visible_to(scope.user).filter(system__in=scope.system_queryset()).values("pk")

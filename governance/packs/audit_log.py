@@ -1,6 +1,16 @@
 """``audit_log.jsonl``: the audit chain's segment for the pack's period, one event per line with its
 link, so ``verify.py`` can recompute every event hash and chain hash offline.
 
+The lines are written by PostgreSQL (``COPY … TO STDOUT``): each is a JSON object with the link's
+``seq``, ``event_id``, ``event_hash`` and ``chain_hash`` and the ``event`` with every column of
+the canonical form (``governance.audit_canonical``; key order does not matter to it, and
+``occurred_at`` is already in its canonical UTC form).
+
+A reader who does not see the whole register (an engineer) gets the body of an event only when
+the event's root object is in the pack's scope: an AI system of the pack, or an object another app
+declares through ``register_event_scope`` (incidents declares its incidents). Other events keep
+their link, so the chain still verifies, with ``"event": null`` and ``"withheld": true``.
+
 Used only when this installation keeps an audit chain (``governance.services.audit_chain``).
 """
 
@@ -8,15 +18,53 @@ from __future__ import annotations
 
 import datetime
 import importlib
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from governance.packs import PackScope
 
 MEMBER = "audit_log.jsonl"
+CHUNK_BYTES = 256 * 1024
+
+# Root table -> the primary keys of its objects in a pack's scope.
+EventScope = Callable[[PackScope], QuerySet]
+_EVENT_SCOPES: dict[str, EventScope] = {
+    "governance_aisystem": lambda scope: scope.system_queryset().values("pk"),
+}
+
+# One JSON object per link; PostgreSQL escapes every control character inside JSON strings, so a
+# line never holds a raw newline, and COPY's CSV format with separator and quote characters that
+# JSON cannot contain raw writes each line verbatim.
+_LINE_SQL = """
+SELECT json_build_object(
+    'seq', l.seq, 'event_id', l.event_id, 'event_hash', l.event_hash, 'chain_hash', l.chain_hash,
+    'withheld', e.id IS NOT NULL AND NOT ({visible}),
+    'event', CASE WHEN e.id IS NOT NULL AND ({visible}) THEN json_build_object(
+        'id', e.id,
+        'occurred_at', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'table_name', e.table_name, 'object_pk', e.object_pk, 'root_table', e.root_table,
+        'root_pk', e.root_pk, 'operation', e.operation, 'before', e.before, 'after', e.after,
+        'changes', e.changes, 'actor_id', e.actor_id, 'actor', e.actor, 'source', e.source,
+        'correlation_id', e.correlation_id, 'reason', e.reason, 'db_user', e.db_user,
+        'transaction_id', e.transaction_id
+    ) END
+)::text
+  FROM governance_auditchainlink l
+  LEFT JOIN governance_changeevent e ON e.id = l.event_id
+ WHERE l.seq BETWEEN %s AND %s
+ ORDER BY l.seq
+"""
+_COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e', ENCODING 'UTF8'"
+
+
+def register_event_scope(root_table: str, visible_pks: EventScope) -> None:
+    """Let readers with a partial view see events rooted in ``root_table`` whose root object is
+    among ``visible_pks(scope)`` (a queryset of one primary-key column)."""
+    _EVENT_SCOPES[root_table] = visible_pks
 
 
 def chain_module():
@@ -53,27 +101,61 @@ def _bounds(scope: PackScope) -> tuple[datetime.datetime, datetime.datetime]:
     )
 
 
+def _visibility(scope: PackScope) -> tuple[str, list]:
+    """SQL (over the event ``e``) true when the pack's reader may see the event's body."""
+    if scope.user is not None and scope.user.sees_everything:
+        return "TRUE", []
+    clauses, params = [], []
+    for root_table, visible_pks in _EVENT_SCOPES.items():
+        sql, pk_params = visible_pks(scope).query.sql_with_params()
+        clauses.append(f"(e.root_table = %s AND e.root_pk IN (SELECT v.pk::text FROM ({sql}) AS v (pk)))")
+        params.extend([root_table, *pk_params])
+    return " OR ".join(clauses) or "FALSE", params
+
+
 def segment_lines(scope: PackScope, summary: dict) -> Iterator[bytes]:
     """JSON lines of the period's chain segment; ``summary`` receives what the manifest records."""
     chain = chain_module()
-    canonical = importlib.import_module("governance.audit_canonical")
     start, end = _bounds(scope)
     summary.update(start=start.isoformat(), end=end.isoformat(), lines=0, first_seq=None, last_seq=None)
-    summary.update(prev_chain_hash=None, last_chain_hash=None)
-    for link, event in chain.chain_segment(start=start, end=end):
-        if summary["first_seq"] is None:
-            summary["first_seq"] = link["seq"]
-            summary["prev_chain_hash"] = chain.link_before(link["seq"])
-        if event is not None:
-            event = {**event, "occurred_at": canonical.canonical_time(event["occurred_at"])}
-        line = {
-            "seq": link["seq"],
-            "event_id": link["event_id"],
-            "event_hash": link["event_hash"],
-            "chain_hash": link["chain_hash"],
-            "event": event,
-        }
-        summary["lines"] += 1
-        summary["last_seq"] = link["seq"]
-        summary["last_chain_hash"] = link["chain_hash"]
-        yield (json.dumps(line, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    summary.update(prev_chain_hash=None, last_chain_hash=None, withheld=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT min(l.seq), max(l.seq) FROM governance_auditchainlink l
+              JOIN governance_changeevent e ON e.id = l.event_id
+             WHERE e.occurred_at >= %s AND e.occurred_at < %s
+            """,
+            [start, end],
+        )
+        first, last = cursor.fetchone()
+        if first is None:
+            return
+        cursor.execute("SELECT chain_hash FROM governance_auditchainlink WHERE seq = %s", [last])
+        (last_hash,) = cursor.fetchone()
+        visible, visible_params = _visibility(scope)
+        statement = f"COPY ({_LINE_SQL.format(visible=visible)}) TO STDOUT WITH ({_COPY_OPTIONS})"
+        raw = cursor.cursor
+        buffer = bytearray()
+        with raw.copy(statement, [*visible_params, *visible_params, first, last]) as copy:
+            for line in copy:
+                buffer += line
+                if len(buffer) >= CHUNK_BYTES:
+                    yield bytes(buffer)
+                    buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+        summary.update(lines=max(raw.rowcount, 0), first_seq=first, last_seq=last, last_chain_hash=last_hash)
+        summary["prev_chain_hash"] = chain.link_before(first)
+        summary["withheld"] = _withheld(cursor, visible, visible_params, first, last)
+
+
+def _withheld(cursor, visible: str, params: list, first: int, last: int) -> int:
+    if visible == "TRUE":
+        return 0
+    cursor.execute(
+        "SELECT count(*) FROM governance_auditchainlink l JOIN governance_changeevent e ON e.id = l.event_id"
+        f" WHERE l.seq BETWEEN %s AND %s AND NOT ({visible})",
+        [first, last, *params],
+    )
+    return cursor.fetchone()[0]

@@ -343,3 +343,55 @@ def test_it_names_a_removed_audit_log_line(tmp_path, sealed_chain, auditor):
     result = _verify(folder)
     assert result.returncode == 1
     assert "audit_log.jsonl line 2" in result.stdout and "a link is missing" in result.stdout
+
+
+def _seal_everything(audit_chain) -> None:
+    from governance.models import ChangeEvent
+
+    events = ChangeEvent.objects.count()
+    for _ in range(100):
+        audit_chain.seal_all()
+        if audit_chain.head()[0] >= events:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the sealer did not catch up")
+
+
+def test_an_engineers_audit_log_withholds_events_outside_their_scope(
+    tmp_path, transactional_db, engineer, team_a
+):
+    audit_chain = pytest.importorskip("governance.services.audit_chain")
+    own = AISystemFactory(owning_team=team_a, name="Own team's assistant")
+    AISystemFactory(name="Another team's secret project")
+    _seal_everything(audit_chain)
+
+    manifest, folder = _pack(tmp_path, engineer)
+    text = (folder / "audit_log.jsonl").read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    shown = [line["event"] for line in lines if line["event"] is not None]
+    withheld = [line for line in lines if line["withheld"]]
+    assert any(e["root_table"] == "governance_aisystem" and e["root_pk"] == str(own.pk) for e in shown)
+    assert all(e["root_table"] == "governance_aisystem" for e in shown)
+    assert "secret project" not in text
+    assert withheld and all(line["event"] is None for line in withheld)
+    assert manifest["audit_chain"]["segment"]["withheld"] == len(withheld)
+    assert _verify(folder).stdout.strip() == "OK"
+
+    # A withheld link is still bound into the chain: forging its event hash is named.
+    number = lines.index(withheld[0]) + 1
+    forged = text.splitlines(keepends=True)
+    forged[number - 1] = json.dumps({**withheld[0], "event_hash": "0" * 64}) + "\n"
+    (folder / "audit_log.jsonl").write_text("".join(forged))
+    result = _verify(folder)
+    assert result.returncode == 1
+    assert f"audit_log.jsonl line {number} (seq {withheld[0]['seq']}): chain_hash does not follow" in (
+        result.stdout
+    )
+
+
+def test_an_auditors_audit_log_holds_every_event_body(tmp_path, sealed_chain, auditor):
+    manifest, folder = _pack(tmp_path, auditor)
+    lines = [json.loads(line) for line in (folder / "audit_log.jsonl").read_text().splitlines()]
+    assert lines and all(line["event"] is not None and not line["withheld"] for line in lines)
+    assert manifest["audit_chain"]["segment"]["withheld"] == 0
+    assert {line["event"]["occurred_at"][-1] for line in lines} == {"Z"}

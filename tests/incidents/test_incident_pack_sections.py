@@ -119,3 +119,33 @@ def test_it_adds_incident_parts_with_counts_and_charts_to_the_report(tmp_path, e
     ]
     assert 'class="marker"' in rates
     assert "<script" not in document
+
+
+def test_an_engineers_audit_log_shows_their_incidents_events_only(
+    tmp_path, transactional_db, engineer, team_a
+):
+    import json
+    import time
+
+    from governance.models import ChangeEvent
+    from governance.services import audit_chain
+
+    own = AISystemFactory(owning_team=team_a)
+    mine = IncidentFactory(system=own, title="our incident")
+    IncidentFactory(system=AISystemFactory(), title="their confidential incident")
+    for _ in range(100):
+        audit_chain.seal_all()
+        if audit_chain.head()[0] >= ChangeEvent.objects.count():
+            break
+        time.sleep(0.1)
+
+    target = tmp_path / "pack.zip"
+    with open(target, "wb") as handle:
+        manifest = write_pack(PackScope(user=engineer), handle)
+    with zipfile.ZipFile(target) as archive:
+        text = archive.read("audit_log.jsonl").decode()
+    events = [json.loads(line)["event"] for line in text.splitlines()]
+    incident_events = [e for e in events if e is not None and e["root_table"] == "incidents_incident"]
+    assert {e["root_pk"] for e in incident_events} == {str(mine.pk)}
+    assert "confidential" not in text
+    assert manifest["audit_chain"]["segment"]["withheld"] >= 1
