@@ -8,25 +8,36 @@ with a lower id lands in a later batch: the chain's order is its own ``seq``, no
 
 The canonical form and the hashes live in ``governance.audit_canonical`` (standard library only,
 embedded by the offline verifier of evidence packs).
+
+Verification recomputes every event hash, which is the costly part (parsing and re-serialising the
+stored JSON). A long chain is cut into ranges of ``PARALLEL_CHUNK`` links checked by a pool of
+processes, each with its own database connection; every link's chain hash only needs the stored
+chain hash of the link before it, so the ranges are independent, and their results are read in
+seq order so the first bad link reported is the same as a single walk from the start would find.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from multiprocessing.util import Finalize
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance.audit_canonical import GENESIS, chain_hash, event_hash
+from governance.audit_canonical import GENESIS, canonical_values, chain_hash, event_hash
 from governance.models import AuditAnchor
 from governance.services.delivery import signature_header
 
@@ -35,6 +46,8 @@ logger = logging.getLogger(__name__)
 SEAL_LOCK_KEY = 0x5645524954590001  # pg_advisory_xact_lock key: one sealer at a time
 SEAL_BATCH_LIMIT = 100_000  # events per seal; the next run carries on
 VERIFY_FETCH = 5_000  # rows per round trip of the verifying cursor
+PARALLEL_MIN_LINKS = 100_000  # shorter runs of the chain are checked by this process alone
+PARALLEL_CHUNK = 25_000  # links per range handed to a verifying process
 UNSEALED_GRACE = timedelta(seconds=60)
 
 # occurred_at comes already in its canonical text (see audit_canonical), which also spares the
@@ -51,6 +64,14 @@ _NAMES = (
 ).split()
 _JSON = ("before", "after", "changes")
 _LINK_NAMES = ("seq", "event_id", "event_hash", "chain_hash", "sealed_at", "batch")
+# What verification reads per link: seq, event_id, event_hash, chain_hash, whether the event
+# exists, then the event in COLUMNS order (see ``canonical_values``).
+VERIFY_SELECT = f"""
+    SELECT l.seq, l.event_id, l.event_hash, l.chain_hash, e.id IS NOT NULL, {EVENT_COLUMNS}
+      FROM governance_auditchainlink l
+      LEFT JOIN governance_changeevent e ON e.id = l.event_id
+"""
+_sha256 = hashlib.sha256
 
 
 @dataclass(frozen=True)
@@ -134,7 +155,7 @@ def seal(now: datetime | None = None, *, limit: int = SEAL_BATCH_LIMIT) -> Seal 
         ) as copy:
             for values in events:
                 seq += 1
-                digest = event_hash(_event(values))
+                digest = _sha256(canonical_values(values)).hexdigest()
                 previous = chain_hash(previous, digest)
                 copy.write_row((seq, values[0], digest, previous, now, batch))
     return Seal(batch, first_seq, seq, len(events), previous, now)
@@ -245,11 +266,24 @@ def unsealed_stale(now: datetime | None = None) -> int:
         return cursor.fetchone()[0]
 
 
-def verify(*, from_seq: int = 1, now: datetime | None = None) -> VerifyResult:
-    """Recompute every event hash and chain hash from ``from_seq`` on; report the first mismatch."""
+def verify(*, from_seq: int = 1, now: datetime | None = None, workers: int | None = None) -> VerifyResult:
+    """Recompute every event hash and chain hash from ``from_seq`` on; report the first mismatch.
+
+    ``workers`` processes (default: one per CPU) share the work when at least
+    ``PARALLEL_MIN_LINKS`` links are to be checked; ``workers=1`` checks in this process alone.
+    """
     previous = link_before(from_seq)
-    with closing(_links("audit_chain_verify", from_seq)) as links:
-        result = _check(links, previous, from_seq)
+    workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
+    last = head()[0]
+    if workers > 1 and last - from_seq + 1 >= PARALLEL_MIN_LINKS and _can_fork():
+        result = _verify_parallel(from_seq, last, previous, workers)
+    else:
+        with transaction.atomic():
+            connection.ensure_connection()
+            with connection.connection.cursor(name="audit_chain_verify") as cursor:
+                cursor.itersize = VERIFY_FETCH
+                cursor.execute(f"{VERIFY_SELECT} WHERE l.seq >= %s ORDER BY l.seq", [from_seq])
+                result = _check(cursor, previous, from_seq)
     if not result.ok:
         return result
     warnings = []
@@ -258,35 +292,119 @@ def verify(*, from_seq: int = 1, now: datetime | None = None) -> VerifyResult:
     return replace(result, warnings=tuple(warnings))
 
 
-def _check(links, previous: str, expected: int) -> VerifyResult:
-    """Walk ``(link, event)`` rows from seq ``expected`` on; stop at the first that does not hold."""
+def _check(rows, previous: str, expected: int) -> VerifyResult:
+    """Walk link rows (``VERIFY_SELECT``) from seq ``expected`` on; stop at the first that does not hold."""
     checked = 0
-    for link, event in links:
-        problem = ""
-        if link["seq"] != expected:
-            problem = f"link {expected} is missing: the chain jumps to {link['seq']}"
-        elif event is None:
-            problem = "the event is missing (deleted)"
-        elif event_hash(event) != link["event_hash"]:
-            problem = "the event does not match its sealed hash (changed, or links reordered)"
-        elif chain_hash(previous, link["event_hash"]) != link["chain_hash"]:
-            problem = "the chain hash does not follow from the previous link"
-        if problem:
-            return VerifyResult(
-                ok=False,
-                checked=checked,
-                head_seq=expected - 1,
-                head_hash=previous,
-                first_bad_seq=link["seq"],
-                first_bad_event_id=link["event_id"],
-                first_bad_table=event["table_name"] if event else "",
-                first_bad_object=event["object_pk"] if event else "",
-                reason=problem,
-            )
-        previous = link["chain_hash"]
+    for row in rows:
+        digest, linked = row[2], row[3]
+        if not (
+            row[0] == expected
+            and row[4]
+            and _sha256(canonical_values(row[5:])).hexdigest() == digest
+            and chain_hash(previous, digest) == linked
+        ):
+            if problem := _problem(row, previous, expected):
+                return VerifyResult(
+                    ok=False,
+                    checked=checked,
+                    head_seq=expected - 1,
+                    head_hash=previous,
+                    first_bad_seq=row[0],
+                    first_bad_event_id=row[1],
+                    first_bad_table=row[7] if row[4] else "",
+                    first_bad_object=row[8] if row[4] else "",
+                    reason=problem,
+                )
+        previous = linked
         expected += 1
         checked += 1
     return VerifyResult(ok=True, checked=checked, head_seq=expected - 1, head_hash=previous)
+
+
+def _problem(row, previous: str, expected: int) -> str:
+    """Why one link row does not hold, through the reference functions ('' if it does)."""
+    seq, digest, linked, present = row[0], row[2], row[3], row[4]
+    if seq != expected:
+        return f"link {expected} is missing: the chain jumps to {seq}"
+    if not present:
+        return "the event is missing (deleted)"
+    if event_hash(_event(row[5:])) != digest:
+        return "the event does not match its sealed hash (changed, or links reordered)"
+    if chain_hash(previous, digest) != linked:
+        return "the chain hash does not follow from the previous link"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Parallel verification
+# --------------------------------------------------------------------------------------------
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _verify_parallel(from_seq: int, last: int, previous: str, workers: int) -> VerifyResult:
+    """Check links ``from_seq``..``last`` in ranges over a pool of processes; the first bad link wins."""
+    params = {
+        key: value
+        for key, value in connection.get_connection_params().items()
+        if isinstance(value, str | int) and not isinstance(value, bool)
+    }
+    ranges = [
+        (first, min(first + PARALLEL_CHUNK - 1, last), previous if first == from_seq else None)
+        for first in range(from_seq, last + 1, PARALLEL_CHUNK)
+    ]
+    checked, head_seq, head_hash = 0, from_seq - 1, previous
+    context = multiprocessing.get_context("fork")  # the children need no Django set-up of their own
+    with context.Pool(min(workers, len(ranges)), initializer=_start_worker, initargs=(params,)) as pool:
+        for (_, upper, _), result in zip(ranges, pool.imap(_check_range, ranges), strict=True):
+            if not result.ok:
+                return replace(result, checked=checked + result.checked)
+            checked += result.checked
+            head_seq, head_hash = result.head_seq, result.head_hash
+            if head_seq < upper:  # the chain ends early, with no link after the gap
+                break
+        pool.close()
+        pool.join()
+    return VerifyResult(ok=True, checked=checked, head_seq=head_seq, head_hash=head_hash)
+
+
+_worker_connection = None
+
+
+def _start_worker(params: dict) -> None:
+    """Pool initializer: this process's own connection (the parent's is never touched)."""
+    global _worker_connection
+    gc.disable()  # it only parses and hashes acyclic rows; a collection would walk the inherited heap
+    _worker_connection = psycopg.connect(**params, autocommit=True)
+    Finalize(_worker_connection, _worker_connection.close, exitpriority=10)
+
+
+def _check_range(task: tuple[int, int, str | None]) -> VerifyResult:
+    """Check links ``first``..``last`` (in a worker process); ``previous`` is looked up if not given."""
+    first, last, previous = task
+    conn = _worker_connection
+    with conn.transaction():
+        if previous is None:
+            row = conn.execute(
+                "SELECT chain_hash FROM governance_auditchainlink WHERE seq = %s", [first - 1]
+            ).fetchone()
+            # The link before is missing: the range before this one ends early and reports it.
+            previous = row[0] if row else GENESIS
+        with conn.cursor(name="audit_chain_verify_range") as cursor:
+            cursor.itersize = VERIFY_FETCH
+            cursor.execute(f"{VERIFY_SELECT} WHERE l.seq BETWEEN %s AND %s ORDER BY l.seq", [first, last])
+            result = _check(cursor, previous, first)
+        if result.ok and result.head_seq < last:
+            # No link from head_seq + 1 to last: the next link, if any, is where the chain jumps to.
+            after = conn.execute(
+                f"{VERIFY_SELECT} WHERE l.seq > %s ORDER BY l.seq LIMIT 1", [last]
+            ).fetchall()
+            if after:
+                bad = _check(after, result.head_hash, result.head_seq + 1)
+                result = replace(bad, checked=result.checked)
+    return result
 
 
 def check_anchor(anchor: dict) -> str:

@@ -14,12 +14,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--from-seq", type=int, default=1, help="Start at this link (default: 1).")
         parser.add_argument(
+            "--workers",
+            type=int,
+            help="Processes that share a long chain's checking (default: one per CPU; 1: this one only).",
+        )
+        parser.add_argument(
             "--anchor-file",
             help="A file sink (JSON lines): the chain must still hold the last head published there.",
         )
 
-    def handle(self, *args, from_seq: int, anchor_file: str | None, **options):
-        result = audit_chain.verify(from_seq=from_seq)
+    def handle(self, *args, from_seq: int, workers: int | None, anchor_file: str | None, **options):
+        if workers is not None and workers < 1:
+            raise CommandError("--workers must be 1 or more")
+        result = audit_chain.verify(from_seq=from_seq, workers=workers)
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
         if not result.ok:
