@@ -26,9 +26,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from governance.packs import PackScope
+from governance.packs.copy_out import CopyOut
 
 MEMBER = "audit_log.jsonl"
-CHUNK_BYTES = 256 * 1024
 
 # Root table -> the primary keys of its objects in a pack's scope.
 EventScope = Callable[[PackScope], QuerySet]
@@ -36,28 +36,50 @@ _EVENT_SCOPES: dict[str, EventScope] = {
     "governance_aisystem": lambda scope: scope.system_queryset().values("pk"),
 }
 
-# One JSON object per link; PostgreSQL escapes every control character inside JSON strings, so a
+# Columns of the canonical event by how they are written into JSON; every other one is text.
+_INTEGER_COLUMNS = {"id", "transaction_id"}
+_NULLABLE_COLUMNS = {"actor_id", "before", "after", "changes"}  # integers or JSON, written as stored
+_TIME_COLUMNS = {"occurred_at"}
+
+
+def _event_json_sql() -> str:
+    """SQL writing the event ``e`` as a JSON object with every canonical column.
+
+    Built by concatenation rather than ``json_build_object`` so that jsonb columns go out through
+    their own text form, as in a plain COPY; that makes the line about as cheap as the row."""
+    from governance.audit_canonical import COLUMNS
+
+    values = []
+    for column in COLUMNS:
+        if column in _INTEGER_COLUMNS:
+            value = f"e.{column}::text"
+        elif column in _NULLABLE_COLUMNS:
+            value = f"coalesce(e.{column}::text, 'null')"
+        elif column in _TIME_COLUMNS:
+            value = (
+                f"'\"' || to_char(e.{column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || '\"'"
+            )
+        else:
+            value = f"coalesce(to_json(e.{column})::text, 'null')"
+        values.append(f"'\"{column}\":' || {value}")
+    return "'{' || " + " || ',' || ".join(values) + " || '}'"
+
+
+# One JSON object per link. PostgreSQL escapes every control character inside JSON strings, so a
 # line never holds a raw newline, and COPY's CSV format with separator and quote characters that
 # JSON cannot contain raw writes each line verbatim.
-_LINE_SQL = """
-SELECT json_build_object(
-    'seq', l.seq, 'event_id', l.event_id, 'event_hash', l.event_hash, 'chain_hash', l.chain_hash,
-    'withheld', e.id IS NOT NULL AND NOT ({visible}),
-    'event', CASE WHEN e.id IS NOT NULL AND ({visible}) THEN json_build_object(
-        'id', e.id,
-        'occurred_at', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'table_name', e.table_name, 'object_pk', e.object_pk, 'root_table', e.root_table,
-        'root_pk', e.root_pk, 'operation', e.operation, 'before', e.before, 'after', e.after,
-        'changes', e.changes, 'actor_id', e.actor_id, 'actor', e.actor, 'source', e.source,
-        'correlation_id', e.correlation_id, 'reason', e.reason, 'db_user', e.db_user,
-        'transaction_id', e.transaction_id
-    ) END
-)::text
+_LINE_SQL = (
+    """
+SELECT '{"seq":' || l.seq || ',"event_id":' || l.event_id || ',"event_hash":"' || l.event_hash
+       || '","chain_hash":"' || l.chain_hash || '","withheld":'
+       || CASE WHEN e.id IS NOT NULL AND NOT (VISIBLE) THEN 'true' ELSE 'false' END
+       || ',"event":' || CASE WHEN e.id IS NOT NULL AND (VISIBLE) THEN EVENT ELSE 'null' END || '}'
   FROM governance_auditchainlink l
   LEFT JOIN governance_changeevent e ON e.id = l.event_id
  WHERE l.seq BETWEEN %s AND %s
  ORDER BY l.seq
 """
+).replace("EVENT", _event_json_sql())
 _COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e', ENCODING 'UTF8'"
 
 
@@ -134,18 +156,10 @@ def segment_lines(scope: PackScope, summary: dict) -> Iterator[bytes]:
         cursor.execute("SELECT chain_hash FROM governance_auditchainlink WHERE seq = %s", [last])
         (last_hash,) = cursor.fetchone()
         visible, visible_params = _visibility(scope)
-        statement = f"COPY ({_LINE_SQL.format(visible=visible)}) TO STDOUT WITH ({_COPY_OPTIONS})"
-        raw = cursor.cursor
-        buffer = bytearray()
-        with raw.copy(statement, [*visible_params, *visible_params, first, last]) as copy:
-            for line in copy:
-                buffer += line
-                if len(buffer) >= CHUNK_BYTES:
-                    yield bytes(buffer)
-                    buffer.clear()
-        if buffer:
-            yield bytes(buffer)
-        summary.update(lines=max(raw.rowcount, 0), first_seq=first, last_seq=last, last_chain_hash=last_hash)
+        statement = f"COPY ({_LINE_SQL.replace('VISIBLE', visible)}) TO STDOUT WITH ({_COPY_OPTIONS})"
+        stream = CopyOut(cursor.cursor, statement, [*visible_params, *visible_params, first, last])
+        yield from stream
+        summary.update(lines=stream.rows, first_seq=first, last_seq=last, last_chain_hash=last_hash)
         summary["prev_chain_hash"] = chain.link_before(first)
         summary["withheld"] = _withheld(cursor, visible, visible_params, first, last)
 

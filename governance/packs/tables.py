@@ -16,9 +16,8 @@ from collections.abc import Iterator, Sequence
 from django.db import connection
 from django.db.models import F, QuerySet
 
+from governance.packs.copy_out import CopyOut
 from governance.services.exports import FORMULA_TRIGGERS, neutralise_cell
-
-CHUNK_BYTES = 256 * 1024
 
 # PostgreSQL type OIDs written as they are: integers, numeric, floats, date and time types, uuid.
 _PLAIN_TYPES = frozenset({20, 21, 23, 26, 700, 701, 1700, 1082, 1083, 1114, 1184, 1186, 1266, 2950})
@@ -37,28 +36,19 @@ class QueryRows:
     def __init__(self, queryset: QuerySet, fields: Sequence[str], header: Sequence[str] | None = None):
         self.header = list(header or fields)
         self._queryset = queryset.values(**{f"c{i}": F(field) for i, field in enumerate(fields)})
-        self._width = len(fields)
         self.count = 0
 
     def chunks(self) -> Iterator[bytes]:
         """The CSV bytes: the header, then PostgreSQL's output in blocks of about 256 KiB."""
         inner, params = self._queryset.query.sql_with_params()
-        buffer = bytearray(_header_line(self.header))
         with connection.cursor() as cursor:
             columns = ", ".join(
                 self._cell_sql(i, code) for i, code in enumerate(_column_types(cursor, inner, params))
             )
             statement = f"COPY (SELECT {columns} FROM ({inner}) AS q) TO STDOUT WITH (FORMAT csv)"
-            raw = cursor.cursor
-            with raw.copy(statement, params) as copy:
-                for row in copy:
-                    buffer += row
-                    if len(buffer) >= CHUNK_BYTES:
-                        yield bytes(buffer)
-                        buffer.clear()
-            self.count = max(raw.rowcount, 0)
-        if buffer:
-            yield bytes(buffer)
+            stream = CopyOut(cursor.cursor, statement, params, prefix=_header_line(self.header))
+            yield from stream
+            self.count = stream.rows
 
     @staticmethod
     def _cell_sql(index: int, type_code: int) -> str:
