@@ -4,11 +4,14 @@ with its size and SHA-256)."""
 
 from __future__ import annotations
 
+import datetime
 import json
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import BinaryIO
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.packs import PackScope, audit_log, registered_sections, report, sections
@@ -29,11 +32,14 @@ manifest.json                 every other file with its path, size and SHA-256; 
 verify.py                     re-checks the pack (Python 3, standard library only)
 audit_log.jsonl               the audit chain's events of the period, one per line with its link
                               (seq, event_hash, chain_hash); manifest.json gives the hash it continues
-                              from (absent when this installation keeps no audit chain)
+                              from (absent when this installation keeps no audit chain). A reader
+                              who does not see the whole register gets only the link of an event
+                              outside their scope ("withheld": true), which still chains
 report.html                   a readable summary with tables and charts: framework coverage, systems
                               by risk tier and EU AI Act class, reviews, transparency scores, incidents
-                              and evaluation results, the audit chain head and the files
-report.pdf                    the same summary as PDF (where the server can render PDFs)
+                              and evaluation results, the audit chain head and segment, the files
+report.pdf                    the summary as PDF, without the segment and the files (where the
+                              server can render PDFs)
 systems.csv                   the AI systems in scope
 controls.csv                  the control library
 control_implementations.csv   how each control is implemented, organisation-wide and per system
@@ -44,6 +50,8 @@ soa/                          the Statement of Applicability per framework (CSV 
 coverage/                     the coverage of each framework's requirements (CSV and JSON)
 evidence.csv, evidence/       the evidence index and its files, named <id>-<name>
 Other files come from other parts of Verity (incidents, findings, evaluation runs).
+
+Everything was read in one consistent snapshot of the register. Times are UTC.
 
 Spreadsheet safety: a cell starting with =, +, -, @, a tab, a carriage return or NUL is prefixed with
 a single quote so that no spreadsheet reads it as a formula.
@@ -72,53 +80,74 @@ def verify_source(canonical: str | None) -> str:
 
 
 def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
-    """Write the pack for ``scope`` into ``fileobj`` (opened for binary writing); return the manifest."""
+    """Write the pack for ``scope`` into ``fileobj`` (opened for binary writing); return the manifest.
+
+    Everything is read in one snapshot, so the report's counts, the CSV files and the audit chain
+    agree with each other; report.pdf is rendered alongside the writing of the files."""
     sections.register()
     report.register()
     generated_at = timezone.now()
     writer = PackWriter(fileobj)
     try:
-        for _name, builder in registered_sections().items():
-            for path, content in builder(scope):
-                if path.endswith(".csv"):
-                    writer.add_rows(path, content)
-                else:
-                    writer.add(path, content)
-        parameters = scope.parameters()
-        version = generator_version()
-        text = README.format(
-            generated_at=generated_at.isoformat(),
-            version=version,
-            requested_by=parameters["requested_by"],
-            frameworks=", ".join(parameters["frameworks"]) or "none",
-            team=parameters["team"] or "all visible",
-            systems=", ".join(parameters["systems"]) or "all visible",
-            start=parameters["start"] or "the beginning",
-            end=parameters["end"] or "now",
-        )
-        writer.add("README.txt", [text.encode("utf-8")])
-        chain = {"head": audit_log.head(), "segment": None}
-        canonical = audit_log.canonical_source()
-        if canonical is not None and audit_log.chain_module() is not None:
-            segment: dict = {}
-            writer.add(audit_log.MEMBER, audit_log.segment_lines(scope, segment))
-            chain["segment"] = {"path": audit_log.MEMBER, **segment}
-        writer.add("verify.py", [verify_source(canonical).encode("utf-8")])
-        document = report.render_html(scope, parameters, writer, chain, generated_at)
-        writer.add("report.html", [document.encode("utf-8")])
-        pdf = report.render_pdf(document)
-        if pdf is not None:
-            writer.add("report.pdf", [pdf])
-        del document, pdf
-        manifest = {
-            "format": "verity-evidence-pack/1",
-            "generator": {"name": "verity", "version": version},
-            "generated_at": generated_at.isoformat(),
-            "parameters": parameters,
-            "audit_chain": chain,
-            "files": writer.entries,
-        }
-        writer.add_unlisted("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
+        with consistent_snapshot():
+            manifest = _write(scope, writer, generated_at)
     finally:
         writer.close()
     return manifest
+
+
+def _write(scope: PackScope, writer: PackWriter, generated_at: datetime.datetime) -> dict:
+    parameters = scope.parameters()
+    version = generator_version()
+    chain = {"head": audit_log.head(), "segment": None}
+    summary = report.summary_html(scope, parameters, chain["head"], generated_at)
+    pdf = report.BackgroundPdf(report.pdf_document(summary))
+    for _name, builder in registered_sections().items():
+        for path, content in builder(scope):
+            if path.endswith(".csv"):
+                writer.add_rows(path, content)
+            else:
+                writer.add(path, content)
+    text = README.format(
+        generated_at=generated_at.isoformat(),
+        version=version,
+        requested_by=parameters["requested_by"],
+        frameworks=", ".join(parameters["frameworks"]) or "none",
+        team=parameters["team"] or "all visible",
+        systems=", ".join(parameters["systems"]) or "all visible",
+        start=parameters["start"] or "the beginning",
+        end=parameters["end"] or "now",
+    )
+    writer.add("README.txt", [text.encode("utf-8")])
+    canonical = audit_log.canonical_source()
+    if canonical is not None and audit_log.chain_module() is not None:
+        segment: dict = {}
+        writer.add(audit_log.MEMBER, audit_log.segment_lines(scope, segment))
+        chain["segment"] = {"path": audit_log.MEMBER, **segment}
+    writer.add("verify.py", [verify_source(canonical).encode("utf-8")])
+    writer.add("report.html", [report.render_html(summary, chain, writer).encode("utf-8")])
+    if (rendered := pdf.result()) is not None:
+        writer.add("report.pdf", [rendered])
+    manifest = {
+        "format": "verity-evidence-pack/1",
+        "generator": {"name": "verity", "version": version},
+        "generated_at": generated_at.isoformat(),
+        "parameters": parameters,
+        "audit_chain": chain,
+        "files": writer.entries,
+    }
+    writer.add_unlisted("manifest.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
+    return manifest
+
+
+@contextmanager
+def consistent_snapshot():
+    """A read-only REPEATABLE READ transaction around the build, or the caller's transaction when
+    there already is one (then its snapshot rules)."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield

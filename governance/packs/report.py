@@ -14,6 +14,7 @@ import datetime
 import html
 import json
 import logging
+import threading
 from collections.abc import Iterable
 
 from django.db.models import Count
@@ -291,32 +292,56 @@ def _hash(key: str, value):
     return Code(value) if key.endswith("hash") and isinstance(value, str) else value
 
 
-def render_html(
-    scope: PackScope, parameters: dict, writer, chain: dict, generated_at: datetime.datetime
-) -> str:
+def summary_html(scope: PackScope, parameters: dict, head: dict, generated_at: datetime.datetime) -> str:
+    """The report's summary: parameters, every registered part and the audit chain head.
+
+    It depends on nothing written into the pack, so ``report.pdf`` can be rendered from it while
+    the files are being written."""
     esc = html.escape
     params = "".join(
         f"<tr><th>{esc(key)}</th><td>{esc(json.dumps(value))}</td></tr>" for key, value in parameters.items()
     )
     parts = "".join(_part_html(part) for part in _parts(scope))
-    head = chain.get("head") or {}
-    segment = chain.get("segment") or {}
-    chain_rows = [("head " + k, _hash(k, v)) for k, v in head.items()]
-    chain_rows += [("segment " + k, _hash(k, v)) for k, v in segment.items()]
-    chain_html = _table(("", "value"), chain_rows)
-    if not segment:
-        chain_html += "<p class='note'>No audit chain segment in this pack.</p>"
     return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Verity evidence pack</title>"
-        f"<style>{STYLE}</style></head><body>"
         f"<h1>Verity evidence pack</h1><p>Generated {esc(generated_at.isoformat())}. "
         "manifest.json lists every file with its SHA-256; verify.py checks them.</p>"
         f"<h2>Parameters</h2><table>{params}</table>"
         f"{parts}"
-        f"<section><h2>Audit chain</h2>{chain_html}</section>"
+        f"<section><h2>Audit chain head</h2>{_chain_table('head', head)}</section>"
+    )
+
+
+def _chain_table(prefix: str, values: dict) -> str:
+    return _table(("", "value"), [(f"{prefix} {k}", _hash(k, v)) for k, v in values.items()])
+
+
+def _document(body: str) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Verity evidence pack</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def pdf_document(summary: str) -> str:
+    """What ``report.pdf`` shows: the summary (the segment and the files are in report.html)."""
+    return _document(
+        summary + "<p class='note'>The audit chain segment of this pack and the list of its files are in "
+        "report.html; manifest.json lists every file with its SHA-256.</p>"
+    )
+
+
+def render_html(summary: str, chain: dict, writer) -> str:
+    """``report.html``: the summary, the audit chain segment in the pack and its files."""
+    segment = chain.get("segment") or {}
+    segment_html = (
+        _chain_table("segment", segment)
+        if segment
+        else "<p class='note'>No audit chain segment in this pack.</p>"
+    )
+    return _document(
+        summary + f"<section><h2>Audit chain segment</h2>{segment_html}</section>"
         f"<h2>Files</h2>{_files(writer)}"
-        "<p class='note'>report.pdf, when present, is this report as PDF.</p>"
-        "</body></html>"
+        "<p class='note'>report.pdf, when present, is this report's summary as PDF.</p>"
     )
 
 
@@ -345,7 +370,7 @@ def _render_pdf(document: str) -> bytes:
 
 
 def render_pdf(document: str) -> bytes | None:
-    """``report.html`` as PDF, or ``None`` when it cannot be rendered here (never raises)."""
+    """``document`` as PDF, or ``None`` when it cannot be rendered here (never raises)."""
     started = timezone.now()
     try:
         pdf = _render_pdf(document)
@@ -356,3 +381,30 @@ def render_pdf(document: str) -> bytes | None:
         return None
     logger.info("report.pdf rendered in %.1f s", (timezone.now() - started).total_seconds())
     return pdf
+
+
+class BackgroundPdf:
+    """Renders ``document`` to PDF in a thread while the pack's files are written.
+
+    The rendering holds no database connection and shares nothing with the writer; ``result()``
+    waits for it."""
+
+    def __init__(self, document: str):
+        self._pdf: bytes | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(document,), name="pack-report-pdf", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, document: str) -> None:
+        self._pdf = render_pdf(document)
+
+    def result(self) -> bytes | None:
+        self._thread.join()
+        return self._pdf
+
+
+def warm_up() -> None:
+    """Load WeasyPrint and its fonts once (a worker does this when it starts), so that no pack
+    pays for them."""
+    render_pdf(_document("<p>Verity</p>"))

@@ -395,3 +395,26 @@ def test_an_auditors_audit_log_holds_every_event_body(tmp_path, sealed_chain, au
     assert lines and all(line["event"] is not None and not line["withheld"] for line in lines)
     assert manifest["audit_chain"]["segment"]["withheld"] == 0
     assert {line["event"]["occurred_at"][-1] for line in lines} == {"Z"}
+
+
+def test_a_pack_is_read_in_one_read_only_repeatable_read_snapshot(tmp_path, transactional_db, auditor):
+    from django.db import connection
+
+    seen = {}
+
+    def probe(scope):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')"
+            )
+            seen["isolation"], seen["read_only"] = cursor.fetchone()
+        yield "probe.txt", iter([b"probed\n"])
+
+    register_section("test-probe", probe)
+    try:
+        _pack(tmp_path, auditor)
+    finally:
+        from governance import packs
+
+        packs._SECTIONS.pop("test-probe")
+    assert seen == {"isolation": "repeatable read", "read_only": "on"}
