@@ -15,9 +15,9 @@ rows, with the server's peak memory under 300 MB.
    records every row, as for incidents reported through the API, and the audit chain is sealed,
    so the pack's ``audit_log.jsonl`` holds some 200,000 events.
 3. ``--runs`` times, in a fresh process each that first loads the PDF renderer as a Celery worker
-   process does when it starts, records and builds an ISO/IEC 42001 pack of the whole register as an auditor with ``build_pack`` (writing to evidence
-   storage, then deleting the file) and prints the build time and the process's peak RSS
-   (``ru_maxrss``, Django and all), with the RSS before the build.
+   process does when it starts, records and builds an ISO/IEC 42001 pack of the whole register as
+   an auditor with ``build_pack`` (writing to evidence storage, then deleting the file) and prints
+   the build time and the process's peak RSS (``VmHWM``, Django and all), with the RSS before.
 4. Times ``COPY (SELECT * FROM <table>) TO STDOUT`` read to the end for every table whose rows
    the pack holds in bulk (incidents, their timelines, AI systems, change events and chain links),
    the floor for getting the same rows out of PostgreSQL, and prints the ratio of the median
