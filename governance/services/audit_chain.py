@@ -24,6 +24,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -270,7 +271,8 @@ def verify(*, from_seq: int = 1, now: datetime | None = None, workers: int | Non
     """Recompute every event hash and chain hash from ``from_seq`` on; report the first mismatch.
 
     ``workers`` processes (default: one per CPU) share the work when at least
-    ``PARALLEL_MIN_LINKS`` links are to be checked; ``workers=1`` checks in this process alone.
+    ``PARALLEL_MIN_LINKS`` links are to be checked and this process runs no other thread;
+    ``workers=1`` checks in this process alone.
     """
     previous = link_before(from_seq)
     workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
@@ -341,7 +343,8 @@ def _problem(row, previous: str, expected: int) -> str:
 
 
 def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Forking is offered, and safe: no other thread (of a threaded web server, say) holds a lock."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def _verify_parallel(from_seq: int, last: int, previous: str, workers: int) -> VerifyResult:

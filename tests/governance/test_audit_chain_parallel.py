@@ -5,6 +5,7 @@ real (``transaction=True``) and shrink the threshold and the range size to reach
 """
 
 import json
+import threading
 import time
 from io import StringIO
 
@@ -163,3 +164,17 @@ def test_it_names_a_gap_inside_a_range_and_a_deleted_event_when_parallel(paralle
     sequential, result = _both()
     assert not result.ok and result == sequential
     assert result.first_bad_seq == 6 and result.reason == "link 5 is missing: the chain jumps to 6"
+
+
+@DB
+def test_it_stays_in_one_process_while_another_thread_runs(parallel, monkeypatch):
+    _chain(4)
+    monkeypatch.setattr(audit_chain, "_verify_parallel", lambda *args: pytest.fail("forked"))
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert audit_chain.verify(workers=2).ok
+    finally:
+        release.set()
+        other.join()
