@@ -138,9 +138,9 @@ def evidence(scope: PackScope):
         "id", "title", "kind", "original_name", "sha256", "size", "url", "team__slug", "collected_on",
         "valid_from", "valid_until",
     ]  # fmt: skip
-    items = list(queryset.values("id", "file", "original_name", "title"))
-    yield "evidence.csv", _evidence_index(queryset, fields, items)
-    for item in items:
+    yield "evidence.csv", _evidence_index(queryset, fields)
+    files = queryset.exclude(file="").values("id", "file", "original_name", "title")
+    for item in files.iterator(chunk_size=500):
         if item["file"]:
             yield _evidence_path(item), _file_chunks(item["file"])
 
@@ -149,11 +149,13 @@ def _evidence_path(item: dict) -> str:
     return member_path("evidence", item["id"], item["original_name"] or item["title"])
 
 
-def _evidence_index(queryset, fields, items):
-    paths = {item["id"]: _evidence_path(item) for item in items if item["file"]}
+def _evidence_index(queryset, fields):
+    """The index rows, each with the path of its file in the pack (empty for links and notes)."""
     yield [*fields, "pack_path"]
-    for row in queryset.values_list(*fields).iterator(chunk_size=2000):
-        yield [*row, paths.get(row[0], "")]
+    for row in queryset.values_list(*fields, "file").iterator(chunk_size=2000):
+        *values, stored = row
+        item = {"id": values[0], "original_name": values[3], "title": values[1]}
+        yield [*values, _evidence_path(item) if stored else ""]
 
 
 def _file_chunks(name: str) -> Iterator[bytes]:
