@@ -48,7 +48,7 @@ SEAL_LOCK_KEY = 0x5645524954590001  # pg_advisory_xact_lock key: one sealer at a
 SEAL_BATCH_LIMIT = 100_000  # events per seal; the next run carries on
 VERIFY_FETCH = 5_000  # rows per round trip of the verifying cursor
 PARALLEL_MIN_LINKS = 100_000  # shorter runs of the chain are checked by this process alone
-PARALLEL_CHUNK = 25_000  # links per range handed to a verifying process
+PARALLEL_CHUNK = 10_000  # links per range handed to a verifying process (small: no long tail)
 UNSEALED_GRACE = timedelta(seconds=60)
 
 # occurred_at comes already in its canonical text (see audit_canonical), which also spares the
