@@ -24,6 +24,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -344,7 +345,11 @@ def _problem(row, previous: str, expected: int) -> str:
 
 def _can_fork() -> bool:
     """Forking is offered, and safe: no other thread (of a threaded web server, say) holds a lock."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return "fork" in multiprocessing.get_all_start_methods() and _single_threaded()
+
+
+def _single_threaded() -> bool:
+    return threading.active_count() == 1
 
 
 def _verify_parallel(from_seq: int, last: int, previous: str, workers: int) -> VerifyResult:
@@ -379,6 +384,10 @@ _worker_connection = None
 def _start_worker(params: dict) -> None:
     """Pool initializer: this process's own connection (the parent's is never touched)."""
     global _worker_connection
+    # A handler inherited from the parent (a web server's graceful exit, say) would keep this
+    # process alive when the pool is terminated after the first bad range: back to the defaults.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     gc.disable()  # it only parses and hashes acyclic rows; a collection would walk the inherited heap
     _worker_connection = psycopg.connect(**params, autocommit=True)
     Finalize(_worker_connection, _worker_connection.close, exitpriority=10)

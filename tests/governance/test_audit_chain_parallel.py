@@ -5,6 +5,7 @@ real (``transaction=True``) and shrink the threshold and the range size to reach
 """
 
 import json
+import signal
 import threading
 import time
 from io import StringIO
@@ -22,10 +23,16 @@ DB = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def parallel(monkeypatch):
+def short_ranges(monkeypatch):
     """Any chain is long enough for the parallel check, cut into ranges of three links."""
     monkeypatch.setattr(audit_chain, "PARALLEL_MIN_LINKS", 1)
     monkeypatch.setattr(audit_chain, "PARALLEL_CHUNK", 3)
+
+
+@pytest.fixture
+def parallel(short_ranges, monkeypatch):
+    """As ``short_ranges``, and forking even though the test run has left threads behind (idle ones)."""
+    monkeypatch.setattr(audit_chain, "_single_threaded", lambda: True)
 
 
 def _chain(count: int) -> list[int]:
@@ -167,7 +174,7 @@ def test_it_names_a_gap_inside_a_range_and_a_deleted_event_when_parallel(paralle
 
 
 @DB
-def test_it_stays_in_one_process_while_another_thread_runs(parallel, monkeypatch):
+def test_it_stays_in_one_process_while_another_thread_runs(short_ranges, monkeypatch):
     _chain(4)
     monkeypatch.setattr(audit_chain, "_verify_parallel", lambda *args: pytest.fail("forked"))
     release = threading.Event()
@@ -178,3 +185,15 @@ def test_it_stays_in_one_process_while_another_thread_runs(parallel, monkeypatch
     finally:
         release.set()
         other.join()
+
+
+@DB
+def test_it_stops_its_workers_even_if_the_parent_ignores_termination(parallel):
+    ids = _chain(12)
+    _as_superuser("UPDATE governance_changeevent SET reason = 'first' WHERE id = %s", [ids[0]])
+    previous = signal.signal(signal.SIGTERM, lambda *args: None)  # as a web server's graceful exit
+    try:
+        result = audit_chain.verify(workers=2)  # the pool is terminated after the first range
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not result.ok and result.first_bad_seq == 1
