@@ -2,16 +2,12 @@
 
 import datetime
 import re
-import subprocess
-import sys
-import zipfile
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from governance.packs import PackScope, ReportPart, register_report_part, registered_report_parts, report
-from governance.packs.builder import write_pack
 from tests.factories import (
     AISystemFactory,
     ControlFactory,
@@ -20,36 +16,12 @@ from tests.factories import (
     ReviewFactory,
     TransparencyAssessmentFactory,
 )
+from tests.governance.pack_helpers import build_and_extract, run_verify
 
 pytestmark = pytest.mark.usefixtures("evidence_dir")
 
 TODAY = datetime.date.today()
 SCRIPT = "<script>alert(1)</script>"
-
-
-def _pack(tmp_path, user, frameworks=(), **scope):
-    target = tmp_path / "pack.zip"
-    with open(target, "wb") as handle:
-        manifest = write_pack(
-            PackScope(
-                frameworks=tuple(frameworks),
-                user=user,
-                start=TODAY - datetime.timedelta(days=30),
-                end=TODAY,
-                **scope,
-            ),
-            handle,
-        )
-    folder = tmp_path / "pack"
-    with zipfile.ZipFile(target) as archive:
-        archive.extractall(folder)
-    return manifest, folder
-
-
-def _verify(folder):
-    return subprocess.run(
-        [sys.executable, "verify.py"], cwd=folder, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def sections(document: str) -> dict[str, str]:
@@ -98,7 +70,7 @@ def test_it_registers_governance_report_parts():
 
 @pytest.mark.django_db
 def test_it_writes_tables_and_charts_with_the_counts_of_the_scope(tmp_path, seeded, iso, auditor):
-    manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     document = (folder / "report.html").read_text()
     parts = sections(document)
 
@@ -129,7 +101,7 @@ def test_it_writes_tables_and_charts_with_the_counts_of_the_scope(tmp_path, seed
 
 @pytest.mark.django_db
 def test_it_escapes_names_in_tables_and_charts(tmp_path, seeded, iso, auditor):
-    _manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    _manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     document = (folder / "report.html").read_text()
     assert "<script" not in document
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in document
@@ -152,7 +124,7 @@ def test_it_escapes_what_a_registered_part_returns(tmp_path, auditor, monkeypatc
             chart={"title": SCRIPT, "categories": [SCRIPT], "series": [(SCRIPT, [1])]},
         ),
     )
-    _manifest, folder = _pack(tmp_path, auditor)
+    _manifest, folder = build_and_extract(tmp_path, auditor)
     document = (folder / "report.html").read_text()
     assert "<script" not in document
     assert document.count("&lt;script&gt;") >= 5
@@ -171,12 +143,12 @@ def _weasyprint_libraries_missing() -> bool:
 @pytest.mark.django_db
 @pytest.mark.skipif(_weasyprint_libraries_missing(), reason="Pango/HarfBuzz are not installed here")
 def test_it_renders_report_pdf_and_lists_it_in_the_manifest(tmp_path, seeded, iso, auditor):
-    manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     pdf = (folder / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     assert len(pdf) > 5000
     assert "report.pdf" in {e["path"] for e in manifest["files"]}
-    assert _verify(folder).stdout.strip() == "OK"
+    assert run_verify(folder).stdout.strip() == "OK"
     assert "report.pdf" in (folder / "README.txt").read_text()
 
 
@@ -188,11 +160,11 @@ def test_a_failing_pdf_renderer_leaves_the_pack_without_report_pdf(
         raise RuntimeError("renderer exploded")
 
     monkeypatch.setattr(report, "_render_pdf", broken)
-    manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     assert not (folder / "report.pdf").exists()
     assert "report.pdf" not in {e["path"] for e in manifest["files"]}
     assert (folder / "report.html").exists()
-    result = _verify(folder)
+    result = run_verify(folder)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "OK"
 

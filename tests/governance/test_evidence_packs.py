@@ -5,8 +5,6 @@ import datetime
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import time
 import zipfile
 
@@ -15,10 +13,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from governance.models import Evidence
-from governance.packs import PackScope, member_path, register_section, registered_sections, safe_name
-from governance.packs.builder import write_pack
+from governance.packs import member_path, register_section, registered_sections, safe_name
 from governance.packs.writer import csv_chunks
 from tests.factories import AISystemFactory, ControlFactory, ControlImplementationFactory, RiskFactory
+from tests.governance.pack_helpers import build_and_extract, run_verify
 from tests.governance.soa_helpers import HYPERLINK
 
 pytestmark = pytest.mark.usefixtures("evidence_dir")
@@ -52,35 +50,10 @@ def register(iso, auditor):
     return system
 
 
-def _pack(tmp_path, user, frameworks=(), **scope) -> tuple[dict, object]:
-    target = tmp_path / "pack.zip"
-    with open(target, "wb") as handle:
-        manifest = write_pack(
-            PackScope(
-                frameworks=tuple(frameworks),
-                user=user,
-                start=TODAY - datetime.timedelta(days=30),
-                end=TODAY,
-                **scope,
-            ),
-            handle,
-        )
-    extracted = tmp_path / "pack"
-    with zipfile.ZipFile(target) as archive:
-        archive.extractall(extracted)
-    return manifest, extracted
-
-
-def _verify(folder):
-    return subprocess.run(
-        [sys.executable, "verify.py"], cwd=folder, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
 @pytest.mark.django_db
 def test_it_verifies_an_untouched_pack(tmp_path, register, iso, auditor):
-    manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
-    result = _verify(folder)
+    manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
+    result = run_verify(folder)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "OK"
     paths = {entry["path"] for entry in manifest["files"]}
@@ -98,14 +71,14 @@ def test_it_verifies_an_untouched_pack(tmp_path, register, iso, auditor):
 @pytest.mark.django_db
 @pytest.mark.parametrize("victim", ["controls.csv", "README.txt", "report.html", "soa", "evidence"])
 def test_it_names_a_file_with_one_changed_byte(tmp_path, register, iso, auditor, victim):
-    manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     if victim in ("evidence", "soa"):
         victim = next(e["path"] for e in manifest["files"] if e["path"].startswith(f"{victim}/"))
     path = folder / victim
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    result = _verify(folder)
+    result = run_verify(folder)
     assert result.returncode == 1
     assert victim in result.stdout
     assert "OK" not in result.stdout.split()
@@ -113,10 +86,10 @@ def test_it_names_a_file_with_one_changed_byte(tmp_path, register, iso, auditor,
 
 @pytest.mark.django_db
 def test_it_names_missing_and_unlisted_files(tmp_path, register, iso, auditor):
-    _manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    _manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     (folder / "risks.csv").unlink()
     (folder / "extra.txt").write_text("smuggled")
-    result = _verify(folder)
+    result = run_verify(folder)
     assert result.returncode == 1
     assert "risks.csv: listed in manifest.json but missing" in result.stdout
     assert "extra.txt: present but not listed" in result.stdout
@@ -124,7 +97,7 @@ def test_it_names_missing_and_unlisted_files(tmp_path, register, iso, auditor):
 
 @pytest.mark.django_db
 def test_it_neutralises_the_hyperlink_control_in_every_csv(tmp_path, register, iso, auditor):
-    _manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    _manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     csv_files = sorted(folder.rglob("*.csv"))
     assert len(csv_files) >= 8
     seen_in = []
@@ -147,7 +120,7 @@ def test_it_neutralises_every_leading_trigger():
 
 @pytest.mark.django_db
 def test_it_builds_safe_member_names_for_nasty_file_names(tmp_path, register, iso, auditor):
-    manifest, folder = _pack(tmp_path, auditor, frameworks=[iso.framework])
+    manifest, folder = build_and_extract(tmp_path, auditor, frameworks=[iso.framework])
     evidence_paths = [e["path"] for e in manifest["files"] if e["path"].startswith("evidence/")]
     assert len(evidence_paths) == 2
     for path in evidence_paths:
@@ -171,11 +144,11 @@ def test_it_sanitises_names_and_limits_their_length():
 @pytest.mark.django_db
 def test_it_scopes_an_engineers_pack_to_their_teams(tmp_path, register, iso, engineer, team_a):
     own = AISystemFactory(owning_team=team_a)
-    manifest, folder = _pack(tmp_path, engineer, frameworks=[iso.framework])
+    manifest, folder = build_and_extract(tmp_path, engineer, frameworks=[iso.framework])
     slugs = [row[1] for row in csv.reader(io.StringIO((folder / "systems.csv").read_text()))][1:]
     assert slugs == [own.slug]
     assert register.slug not in (folder / "risks.csv").read_text()
-    assert _verify(folder).returncode == 0
+    assert run_verify(folder).returncode == 0
 
 
 @pytest.mark.django_db
@@ -185,7 +158,7 @@ def test_it_writes_sections_registered_by_other_apps(tmp_path, auditor):
 
     register_section("test-extra", extra)
     try:
-        manifest, folder = _pack(tmp_path, auditor)
+        manifest, folder = build_and_extract(tmp_path, auditor)
     finally:
         from governance import packs
 
@@ -193,7 +166,7 @@ def test_it_writes_sections_registered_by_other_apps(tmp_path, auditor):
     assert "test-extra" not in registered_sections()
     rows = list(csv.reader(io.StringIO((folder / "extra/rows.csv").read_text())))
     assert rows == [["id", "title"], ["1", f"'{HYPERLINK}"]]
-    assert _verify(folder).returncode == 0
+    assert run_verify(folder).returncode == 0
 
 
 # --- Service and API ------------------------------------------------------------------------
@@ -221,7 +194,7 @@ def test_it_builds_a_pack_into_storage(tmp_path, register, iso, auditor):
     assert pack.size == len(data) and pack.sha256 == hashlib.sha256(data).hexdigest()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         archive.extractall(tmp_path / "pack")
-    assert _verify(tmp_path / "pack").stdout.strip() == "OK"
+    assert run_verify(tmp_path / "pack").stdout.strip() == "OK"
 
 
 @pytest.mark.django_db
@@ -250,7 +223,7 @@ def test_it_requests_polls_and_downloads_a_pack_through_the_api(
     assert hashlib.sha256(data).hexdigest() == status["sha256"]
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         archive.extractall(tmp_path / "pack")
-    assert _verify(tmp_path / "pack").stdout.strip() == "OK"
+    assert run_verify(tmp_path / "pack").stdout.strip() == "OK"
     recorded = PackDownload.objects.get()
     assert recorded.user == auditor
     assert ChangeEvent.objects.filter(
@@ -317,17 +290,17 @@ def sealed_chain(transactional_db):
 
 
 def test_it_verifies_the_audit_chain_segment_and_names_an_edited_line(tmp_path, sealed_chain, auditor):
-    manifest, folder = _pack(tmp_path, auditor)
+    manifest, folder = build_and_extract(tmp_path, auditor)
     segment = manifest["audit_chain"]["segment"]
     assert segment["lines"] >= 3
-    assert _verify(folder).stdout.strip() == "OK"
+    assert run_verify(folder).stdout.strip() == "OK"
 
     lines = (folder / "audit_log.jsonl").read_text().splitlines(keepends=True)
     edited = json.loads(lines[1])
     edited["event"]["reason"] = "covering my tracks"
     lines[1] = json.dumps(edited, sort_keys=True) + "\n"
     (folder / "audit_log.jsonl").write_text("".join(lines))
-    result = _verify(folder)
+    result = run_verify(folder)
     assert result.returncode == 1
     assert "audit_log.jsonl: SHA-256" in result.stdout or "audit_log.jsonl: size" in result.stdout
     assert (
@@ -337,10 +310,10 @@ def test_it_verifies_the_audit_chain_segment_and_names_an_edited_line(tmp_path, 
 
 
 def test_it_names_a_removed_audit_log_line(tmp_path, sealed_chain, auditor):
-    _manifest, folder = _pack(tmp_path, auditor)
+    _manifest, folder = build_and_extract(tmp_path, auditor)
     lines = (folder / "audit_log.jsonl").read_text().splitlines(keepends=True)
     (folder / "audit_log.jsonl").write_text("".join(lines[:1] + lines[2:]))
-    result = _verify(folder)
+    result = run_verify(folder)
     assert result.returncode == 1
     assert "audit_log.jsonl line 2" in result.stdout and "a link is missing" in result.stdout
 
@@ -365,7 +338,7 @@ def test_an_engineers_audit_log_withholds_events_outside_their_scope(
     AISystemFactory(name="Another team's secret project")
     _seal_everything(audit_chain)
 
-    manifest, folder = _pack(tmp_path, engineer)
+    manifest, folder = build_and_extract(tmp_path, engineer)
     text = (folder / "audit_log.jsonl").read_text()
     lines = [json.loads(line) for line in text.splitlines()]
     shown = [line["event"] for line in lines if line["event"] is not None]
@@ -375,14 +348,14 @@ def test_an_engineers_audit_log_withholds_events_outside_their_scope(
     assert "secret project" not in text
     assert withheld and all(line["event"] is None for line in withheld)
     assert manifest["audit_chain"]["segment"]["withheld"] == len(withheld)
-    assert _verify(folder).stdout.strip() == "OK"
+    assert run_verify(folder).stdout.strip() == "OK"
 
     # A withheld link is still bound into the chain: forging its event hash is named.
     number = lines.index(withheld[0]) + 1
     forged = text.splitlines(keepends=True)
     forged[number - 1] = json.dumps({**withheld[0], "event_hash": "0" * 64}) + "\n"
     (folder / "audit_log.jsonl").write_text("".join(forged))
-    result = _verify(folder)
+    result = run_verify(folder)
     assert result.returncode == 1
     assert f"audit_log.jsonl line {number} (seq {withheld[0]['seq']}): chain_hash does not follow" in (
         result.stdout
@@ -390,7 +363,7 @@ def test_an_engineers_audit_log_withholds_events_outside_their_scope(
 
 
 def test_an_auditors_audit_log_holds_every_event_body(tmp_path, sealed_chain, auditor):
-    manifest, folder = _pack(tmp_path, auditor)
+    manifest, folder = build_and_extract(tmp_path, auditor)
     lines = [json.loads(line) for line in (folder / "audit_log.jsonl").read_text().splitlines()]
     assert lines and all(line["event"] is not None and not line["withheld"] for line in lines)
     assert manifest["audit_chain"]["segment"]["withheld"] == 0
@@ -412,7 +385,7 @@ def test_a_pack_is_read_in_one_read_only_repeatable_read_snapshot(tmp_path, tran
 
     register_section("test-probe", probe)
     try:
-        _pack(tmp_path, auditor)
+        build_and_extract(tmp_path, auditor)
     finally:
         from governance import packs
 
