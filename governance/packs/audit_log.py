@@ -143,18 +143,11 @@ def segment_lines(scope: PackScope, summary: dict) -> Iterator[bytes]:
     start, end = _bounds(scope)
     summary.update(start=start.isoformat(), end=end.isoformat(), lines=0, first_seq=None, last_seq=None)
     summary.update(prev_chain_hash=None, last_chain_hash=None, withheld=0)
+    bounds = chain.segment_bounds(start=start, end=end)
+    if bounds is None:
+        return
+    first, last = bounds
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT min(l.seq), max(l.seq) FROM governance_auditchainlink l
-              JOIN governance_changeevent e ON e.id = l.event_id
-             WHERE e.occurred_at >= %s AND e.occurred_at < %s
-            """,
-            [start, end],
-        )
-        first, last = cursor.fetchone()
-        if first is None:
-            return
         cursor.execute("SELECT chain_hash FROM governance_auditchainlink WHERE seq = %s", [last])
         (last_hash,) = cursor.fetchone()
         visible, visible_params = _visibility(scope)

@@ -224,13 +224,12 @@ def _links(cursor_name: str, from_seq: int, to_seq: int | None = None) -> Iterat
                 yield link, (_event(row[7:]) if row[6] else None)
 
 
-def chain_segment(*, start: datetime, end: datetime) -> Iterator[tuple[dict, dict]]:
-    """The links (with their events) of the period, in seq order, as one unbroken run of the chain.
+def segment_bounds(*, start: datetime, end: datetime) -> tuple[int, int] | None:
+    """The first and last seq of the period's segment, or ``None`` when it has no link.
 
-    The run goes from the first to the last link whose event occurred in ``[start, end)`` and
+    The segment runs from the first to the last link whose event occurred in ``[start, end)`` and
     includes every link between them (a late-sealed event of a neighbouring period included), so
-    it verifies on its own from ``link_before(first seq)``. An event missing from the database
-    comes out as ``None``.
+    it verifies on its own from ``link_before(first)``.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -242,9 +241,7 @@ def chain_segment(*, start: datetime, end: datetime) -> Iterator[tuple[dict, dic
             [start, end],
         )
         first, last = cursor.fetchone()
-    if first is None:
-        return
-    yield from _links("audit_chain_segment", first, last)
+    return None if first is None else (first, last)
 
 
 # --------------------------------------------------------------------------------------------
