@@ -406,5 +406,12 @@ class BackgroundPdf:
 
 def warm_up() -> None:
     """Load WeasyPrint and its fonts once (a worker does this when it starts), so that no pack
-    pays for them."""
-    render_pdf(_document("<p>Verity</p>"))
+    pays for them. Never raises: a pack then simply has no report.pdf."""
+    started = timezone.now()
+    try:
+        loaded = bool(_render_pdf(_document("<p>Verity</p>")))
+    except Exception:
+        logger.exception("The PDF renderer could not be loaded; packs will have no report.pdf")
+        return
+    if loaded:
+        logger.info("PDF renderer loaded in %.1f s", (timezone.now() - started).total_seconds())

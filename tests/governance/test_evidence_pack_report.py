@@ -180,3 +180,12 @@ def test_it_counts_with_aggregate_queries_whatever_the_number_of_systems(
         built = [report.GOVERNANCE_PARTS[name](scope) for name in report.GOVERNANCE_PARTS]
     systems = built[1]
     assert systems.rows == (("Medium", 60, 60),)
+
+
+def test_warming_up_the_pdf_renderer_never_raises(monkeypatch, caplog):
+    def broken(document):
+        raise OSError("no fonts")
+
+    monkeypatch.setattr(report, "_render_pdf", broken)
+    report.warm_up()
+    assert "could not be loaded" in caplog.text
