@@ -1,16 +1,18 @@
 """The transparency pages of the admin beside the assessment list: systems ranked by score (with
-a score-range filter), and one system's score history as a server-side SVG chart with both parts
-of its current score."""
+a score-range filter, and a link that brings in the retired systems left out by default), and one
+system's score history as a server-side SVG chart with both parts of its current score."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.http import Http404
 from django.urls import reverse
 
 from governance.admin.charts import line_chart_svg
+from governance.choices import LifecycleStage
 from governance.models import AISystem
 from governance.services import transparency as services
 
@@ -30,15 +32,34 @@ def history_url(system: AISystem) -> str:
     return f"{reverse('admin:governance_transparencyassessment_history')}?system={system.slug}"
 
 
+def stage_text(system: AISystem) -> str:
+    """The lifecycle stage as officers read it, with the retirement date of a retired system."""
+    label = LifecycleStage(system.lifecycle_stage).label if system.lifecycle_stage else "—"
+    return f"{label} ({system.retired_on.isoformat()})" if system.retired_on else label
+
+
+def ranking_query(score: str, include_retired: bool) -> str:
+    """The ranking page's query string for this score range and retired choice."""
+    params = {}
+    if score:
+        params["score"] = score
+    if include_retired:
+        params["retired"] = "1"
+    return f"?{urlencode(params)}"
+
+
 def ranking_context(user, params: Mapping[str, str]) -> dict:
-    """The systems the user sees ranked by score, best first, within the chosen ``score`` range."""
+    """The systems the user sees ranked by score, best first, within the chosen ``score`` range;
+    retired systems only with ``retired=1``. The context carries the link that toggles them."""
     chosen = params.get("score") or ""
     bounds = score_range(chosen)
+    include_retired = params.get("retired") == "1"
     systems = list(
         services.ranking(
             user=user,
             min_score=bounds[0] if bounds else None,
             max_score=bounds[1] if bounds else None,
+            include_retired=include_retired,
         ).select_related("owning_team")
     )
     if bounds and bounds[1] < 100:
@@ -47,6 +68,8 @@ def ranking_context(user, params: Mapping[str, str]) -> dict:
         {
             "rank": number,
             "system": system,
+            "stage": stage_text(system),
+            "retired": system.retired_on is not None or system.lifecycle_stage == LifecycleStage.RETIRED,
             "score": score_text(system.transparency_score),
             "deployment": score_text(system.transparency_deployment),
             "models": score_text(system.transparency_models),
@@ -56,7 +79,14 @@ def ranking_context(user, params: Mapping[str, str]) -> dict:
         for number, system in enumerate(systems, start=1)
     ]
     ranges = [(key, f"{low}–{high} %") for key, (low, high) in SCORE_RANGES.items()]
-    return {"rows": rows, "ranges": ranges, "chosen": chosen}
+    return {
+        "rows": rows,
+        "ranges": ranges,
+        "chosen": chosen,
+        "include_retired": include_retired,
+        "retired_toggle_url": ranking_query(chosen, not include_retired),
+        "retired_toggle_label": "Hide retired systems" if include_retired else "Include retired systems",
+    }
 
 
 def history_context(user, params: Mapping[str, str]) -> dict:

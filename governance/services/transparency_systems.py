@@ -24,6 +24,7 @@ Assessments whose score is empty (nothing applied) count as missing.
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import (
@@ -40,7 +41,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Round
 
-from governance.choices import AssessmentStatus, ModelRole, TransparencySubject
+from governance.choices import AssessmentStatus, LifecycleStage, ModelRole, TransparencySubject
 from governance.models import AISystem, IndicatorSet, SystemModel, TransparencyAssessment, User
 
 DEPLOYMENT_SHARE = Decimal("0.7")
@@ -220,15 +221,75 @@ def with_system_scores(queryset: QuerySet[AISystem]) -> QuerySet[AISystem]:
     )
 
 
+def retired_q() -> Q:
+    """Retired systems: the retired lifecycle stage, or a retirement date however the stage reads."""
+    return Q(lifecycle_stage=LifecycleStage.RETIRED) | Q(retired_on__isnull=False)
+
+
 def ranking(
-    *, user: User, min_score: Decimal | float | None = None, max_score: Decimal | float | None = None
+    *,
+    user: User,
+    min_score: Decimal | float | None = None,
+    max_score: Decimal | float | None = None,
+    include_retired: bool = False,
 ) -> QuerySet[AISystem]:
     """The systems the user sees that have a system score, best first (ties by name), annotated as
-    ``with_system_scores`` does; ``min_score``/``max_score`` bound the score, both inclusive. One
-    SQL query to evaluate (after the lookup of the current deployment set)."""
-    queryset = with_system_scores(AISystem.objects.visible_to(user)).filter(transparency_score__isnull=False)
+    ``with_system_scores`` does; ``min_score``/``max_score`` bound the score, both inclusive.
+    Retired systems (``retired_q``) are left out unless ``include_retired``: a ranking compares
+    what runs today. One SQL query to evaluate (after the lookup of the current deployment set)."""
+    systems = AISystem.objects.visible_to(user)
+    if not include_retired:
+        systems = systems.exclude(retired_q())
+    queryset = with_system_scores(systems).filter(transparency_score__isnull=False)
     if min_score is not None:
         queryset = queryset.filter(transparency_score__gte=Decimal(str(min_score)))
     if max_score is not None:
         queryset = queryset.filter(transparency_score__lte=Decimal(str(max_score)))
     return queryset.order_by(F("transparency_score").desc(), "name", "pk")
+
+
+HISTORY_COLUMNS = (
+    "pk",
+    "assessed_on",
+    "source",
+    "points",
+    "possible_points",
+    "score",
+    "indicator_set_id",
+    "indicator_set__key",
+    "indicator_set__name",
+    "indicator_set__version",
+)
+
+
+def history_rows(
+    *, system: AISystem, since: date | None = None, until: date | None = None
+) -> QuerySet[TransparencyAssessment]:
+    """The system's final assessments assessed within ``since``..``until`` (both inclusive, either
+    open), oldest first, as ``values()`` rows of ``HISTORY_COLUMNS``: the query behind a bounded
+    page of the score history (``history_point`` turns a row into the shape ``history`` gives).
+    Works for retired systems as for live ones."""
+    rows = TransparencyAssessment.objects.filter(status=AssessmentStatus.FINAL, system=system)
+    if since is not None:
+        rows = rows.filter(assessed_on__gte=since)
+    if until is not None:
+        rows = rows.filter(assessed_on__lte=until)
+    return rows.order_by("assessed_on", "pk").values(*HISTORY_COLUMNS)
+
+
+def history_point(row: dict) -> dict:
+    """One row of ``history_rows`` as a point of ``transparency.history``."""
+    return {
+        "id": row["pk"],
+        "assessed_on": row["assessed_on"],
+        "source": row["source"],
+        "points": row["points"],
+        "possible_points": row["possible_points"],
+        "score": row["score"],
+        "indicator_set": {
+            "id": row["indicator_set_id"],
+            "key": row["indicator_set__key"],
+            "name": row["indicator_set__name"],
+            "version": row["indicator_set__version"],
+        },
+    }

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.django_db
 ASSESSMENTS = "/admin/governance/transparencyassessment/"
 RANKING = f"{ASSESSMENTS}ranking/"
 HISTORY = f"{ASSESSMENTS}history/"
+DAY = datetime.date(2024, 1, 1)
+LATER = datetime.date(2025, 6, 30)
 
 
 def form_data(response) -> dict:
@@ -190,6 +192,33 @@ def test_it_ranks_systems_by_score_with_a_range_filter(client, officer, team_a):
     ranged = client.get(f"{RANKING}?score=25-50")
     assert [row["system"].name for row in ranged.context["rows"]] == ["Mid"]
     assert b"transparency-ranking" in client.get(ASSESSMENTS).content
+
+
+def test_it_leaves_retired_systems_out_of_the_ranking_behind_a_link(client, officer, team_a):
+    deployment = small_set()
+    live = AISystemFactory(name="Live", owning_team=team_a, lifecycle_stage="deployed", deployed_on=DAY)
+    old = AISystemFactory(
+        name="Old", owning_team=team_a, lifecycle_stage="retired", deployed_on=DAY, retired_on=LATER
+    )
+    assess(officer, deployment, system=live, satisfied={"d0-0"})
+    assess(officer, deployment, system=old, satisfied={"d0-0", "d0-1"})
+    client.force_login(officer)
+
+    page = client.get(RANKING)
+    assert [(row["system"].name, row["stage"]) for row in page.context["rows"]] == [("Live", "Deployed")]
+    assert page.context["retired_toggle_url"] == "?retired=1"
+    assert b"Include retired systems" in page.content and b"Lifecycle stage" in page.content
+
+    page = client.get(f"{RANKING}?score=25-50&retired=1")
+    assert [(row["system"].name, row["stage"]) for row in page.context["rows"]] == [("Live", "Deployed")]
+    assert page.context["retired_toggle_url"] == "?score=25-50"  # the link keeps the range
+    page = client.get(f"{RANKING}?retired=1")
+    assert [(row["system"].name, row["stage"]) for row in page.context["rows"]] == [
+        ("Old", "Retired (2025-06-30)"),
+        ("Live", "Deployed"),
+    ]
+    assert page.context["retired_toggle_url"] == "?"
+    assert b"Hide retired systems" in page.content and b'class="retired"' in page.content
 
 
 def test_it_draws_a_systems_score_history_as_svg(client, officer, other_engineer, system_a):

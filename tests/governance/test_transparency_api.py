@@ -253,6 +253,79 @@ def test_it_ranks_systems_by_score_within_a_score_range(api_as, officer, team_a,
     assert inverted.status_code == 400 and "score_max" in inverted.json()["errors"]
 
 
+def retired_system(**fields):
+    return AISystemFactory(
+        lifecycle_stage="retired",
+        deployed_on=datetime.date(2024, 1, 1),
+        retired_on=datetime.date(2025, 1, 1),
+        **fields,
+    )
+
+
+def test_it_leaves_retired_systems_out_of_the_ranking_unless_asked(api_as, officer, team_a):
+    deployment = small_set()
+    live = AISystemFactory(slug="live", name="Live", owning_team=team_a, lifecycle_stage="validation")
+    old = retired_system(slug="old", name="Old", owning_team=team_a)
+    assess(officer, deployment, system=live, satisfied={"d0-0"})
+    assess(officer, deployment, system=old, satisfied={"d0-0", "d0-1"})
+    client = api_as(officer)
+
+    rows = client.get(SCORES).json()["results"]
+    assert [(r["slug"], r["lifecycle_stage"], r["retired_on"]) for r in rows] == [
+        ("live", "validation", None)
+    ]
+    assert [r["slug"] for r in client.get(f"{SCORES}?include_retired=false").json()["results"]] == ["live"]
+    rows = client.get(f"{SCORES}?include_retired=true").json()["results"]
+    assert [(r["slug"], r["lifecycle_stage"], r["retired_on"]) for r in rows] == [
+        ("old", "retired", "2025-01-01"),
+        ("live", "validation", None),
+    ]
+
+    bad = client.get(f"{SCORES}?include_retired=maybe")
+    assert bad.status_code == 400
+    assert bad.json()["errors"]["include_retired"] == ["Must be true or false."]
+
+    detail = client.get(f"{SCORES}old/")  # a retired system's own score and history still answer
+    assert detail.status_code == 200
+    body = detail.json()
+    assert (body["lifecycle_stage"], body["score"], len(body["history"])) == ("retired", 50.0, 1)
+
+
+def test_it_bounds_a_systems_score_history_by_limit_and_window(api_as, officer, system_a):
+    deployment = small_set()
+    days = [datetime.date(2026, 1, day) for day in (5, 10, 15, 20, 25)]
+    for day in days:
+        assess(officer, deployment, system=system_a, satisfied={"d0-0"}, on=day)
+    client = api_as(officer)
+
+    body = client.get(f"{SCORES}system-a/").json()
+    assert [h["assessed_on"] for h in body["history"]] == [d.isoformat() for d in days]
+    assert body["history_next"] is None
+
+    body = client.get(f"{SCORES}system-a/?limit=2").json()
+    seen = [h["assessed_on"] for h in body["history"]]
+    assert seen == ["2026-01-05", "2026-01-10"] and body["history_next"]
+    while body["history_next"]:
+        body = client.get(body["history_next"]).json()
+        seen += [h["assessed_on"] for h in body["history"]]
+        assert body["score"] == 25.0  # every page carries the current score
+    assert seen == [d.isoformat() for d in days]
+
+    window = client.get(f"{SCORES}system-a/?since=2026-01-10&until=2026-01-20").json()
+    assert [h["assessed_on"] for h in window["history"]] == ["2026-01-10", "2026-01-15", "2026-01-20"]
+
+    for query, field in (
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=many", "limit"),
+        ("since=yesterday", "since"),
+        ("since=2026-02-01&until=2026-01-01", "until"),
+    ):
+        response = client.get(f"{SCORES}system-a/?{query}")
+        assert response.status_code == 400, query
+        assert list(response.json()["errors"]) == [field], query
+
+
 def test_it_shows_a_systems_score_with_both_parts_and_its_history(api_as, officer, system_a):
     deployment = small_set()
     fmti = small_set(kind="model", key="fmti-x")

@@ -351,6 +351,28 @@ def test_it_ranks_systems_by_score_within_the_range(officer, engineer, team_a, d
     assert [s.name for s in transparency.ranking(user=engineer)] == ["High", "Low"]
 
 
+def test_it_leaves_retired_systems_out_of_the_ranking_unless_asked(officer, team_a, deployment_set):
+    live = AISystemFactory(owning_team=team_a, name="Live")
+    retired = AISystemFactory(
+        owning_team=team_a,
+        name="Retired",
+        lifecycle_stage="retired",
+        deployed_on=datetime.date(2024, 1, 1),
+        retired_on=datetime.date(2025, 1, 1),
+    )
+    dated = AISystemFactory(owning_team=team_a, name="Dated", retired_on=datetime.date(2025, 6, 1))
+    for system in (live, retired, dated):
+        _assess(officer, deployment_set, ALL, system=system)
+
+    assert [s.name for s in transparency.ranking(user=officer)] == ["Live"]
+    assert [s.name for s in transparency.ranking(user=officer, include_retired=True)] == [
+        "Dated",
+        "Live",
+        "Retired",
+    ]
+    assert transparency.system_score(retired)["score"] == Decimal("71.43")  # still scored on its own
+
+
 def test_it_ranks_in_one_query(officer, deployment_set, fmti):
     for _ in range(3):
         system = AISystemFactory()
@@ -374,3 +396,21 @@ def test_it_lists_the_history_oldest_first(officer, system_a, deployment_set, fm
     assert [(r["id"], r["score"]) for r in rows] == [(earlier.pk, 100), (later.pk, Decimal("71.43"))]
     assert rows[0]["indicator_set"]["id"] == deployment_set.pk
     assert transparency.history(model=AIModelFactory()) == []
+
+
+def test_it_bounds_the_history_rows_by_a_window_of_dates(officer, system_a, deployment_set):
+    from governance.services.transparency_systems import history_point, history_rows
+
+    first = _assess(officer, deployment_set, ALL, system=system_a, on=DAY)
+    second = _assess(officer, deployment_set, ALL, system=system_a, on=DAY + datetime.timedelta(days=10))
+    third = _assess(officer, deployment_set, ALL, system=system_a, on=DAY + datetime.timedelta(days=20))
+
+    def ids(**window):
+        return [row["pk"] for row in history_rows(system=system_a, **window)]
+
+    assert ids() == [first.pk, second.pk, third.pk]
+    assert ids(since=DAY + datetime.timedelta(days=10)) == [second.pk, third.pk]
+    assert ids(until=DAY + datetime.timedelta(days=10)) == [first.pk, second.pk]
+    assert [history_point(row) for row in history_rows(system=system_a)] == transparency.history(
+        system=system_a
+    )
