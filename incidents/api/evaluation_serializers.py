@@ -421,10 +421,34 @@ class HallucinationLimitUpdateSerializer(serializers.Serializer):
 # --- Trends -------------------------------------------------------------------------------------
 
 
+MAX_TREND_POINTS = 1000
+
+
 class TrendQuerySerializer(serializers.Serializer):
+    """A trend is a time series: an optional window of creation times and at most ``limit``
+    points (``MAX_TREND_POINTS``) a response, oldest first; ``next`` links to the rest."""
+
     system = serializers.CharField(max_length=80, help_text="The AI system's slug or id.")
     model_version = serializers.CharField(max_length=200, required=False, default=None)
     benchmark = serializers.CharField(max_length=200, required=False, default=None)
+    since = serializers.DateTimeField(
+        required=False, default=None, help_text="Only runs created at or after this time (ISO 8601)."
+    )
+    until = serializers.DateTimeField(
+        required=False, default=None, help_text="Only runs created before this time (ISO 8601)."
+    )
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_TREND_POINTS,
+        help_text=f"Points a response, 1 to {MAX_TREND_POINTS} (default).",
+    )
+
+    def validate(self, data):
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None and since >= until:
+            raise serializers.ValidationError({"until": ["Must be after since."]})
+        return data
 
 
 class CompareQuerySerializer(serializers.Serializer):

@@ -2,6 +2,11 @@
 JSONL upload of them), their samples, hallucination findings (one or a batch), limits, and the
 hallucination-rate trend and version comparison of a system.
 
+The trend is a time series for charts: runs created in an optional ``since``..``until`` window,
+oldest first, at most ``limit`` points a response (default and most ``MAX_TREND_POINTS``, 1,000),
+and ``next``, a cursor link to the following points (null on the last page). The comparison
+answers two aggregates, whatever the number of runs, so it needs no bound.
+
 A large run is posted as ``multipart/form-data`` with two parts: ``run``, the run's fields as a
 JSON object (the same fields as a JSON post, without counts), and ``sample_results``, a JSONL
 file with one sample per line, read as a stream (``incidents.api.sample_uploads``) and handed
@@ -27,6 +32,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +46,7 @@ from incidents import choices
 from incidents.api.evaluation_serializers import (
     MAX_FINDINGS_PER_REQUEST,
     MAX_SAMPLES,
+    MAX_TREND_POINTS,
     CompareQuerySerializer,
     EvaluationRunSerializer,
     EvaluationSampleSerializer,
@@ -471,27 +478,64 @@ class _TrendView(APIView):
         return data
 
 
+class TrendPagination(CursorPagination):
+    """Trend points oldest first, ``limit`` a response (validated first: 1 to ``MAX_TREND_POINTS``),
+    the position in an opaque ``cursor`` so runs created at the same instant are neither
+    skipped nor repeated."""
+
+    ordering = ("created_at", "id")
+    page_size = MAX_TREND_POINTS
+    page_size_query_param = "limit"
+    max_page_size = MAX_TREND_POINTS
+
+
 class HallucinationTrendView(_TrendView):
     @extend_schema(
         summary="A system's hallucination rate over time, with intervals",
+        description=f"Runs created in the ``since``..``until`` window (either open), oldest first, at "
+        f"most ``limit`` points (1 to {MAX_TREND_POINTS}, default {MAX_TREND_POINTS}); ``next`` "
+        "links to the following points, null on the last page. 400 with field messages for a bad "
+        "window or limit.",
         parameters=[
             _SYSTEM_PARAMETER,
             OpenApiParameter("model_version", OpenApiTypes.STR, description="Only this model version."),
             OpenApiParameter("benchmark", OpenApiTypes.STR, description="Only runs on this benchmark."),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="Only runs created at or after this time."
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="Only runs created before this time."
+            ),
+            OpenApiParameter(
+                "limit", OpenApiTypes.INT, description=f"Points a response, 1 to {MAX_TREND_POINTS}."
+            ),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From next."),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         data = self._params(TrendQuerySerializer)
-        points = evaluation_services.trend(
-            system=data["system"], model_version=data["model_version"], benchmark=data["benchmark"]
+        paginator = TrendPagination()
+        rows = paginator.paginate_queryset(
+            evaluation_services.trend_runs(
+                system=data["system"],
+                model_version=data["model_version"],
+                benchmark=data["benchmark"],
+                since=data["since"],
+                until=data["until"],
+            ),
+            request,
+            view=None,
         )
         return Response(
             {
                 "system": data["system"].slug,
                 "model_version": data["model_version"],
                 "benchmark": data["benchmark"],
-                "points": points,
+                "since": data["since"],
+                "until": data["until"],
+                "points": [evaluation_services.trend_point(row) for row in rows],
+                "next": paginator.get_next_link(),
             }
         )
 

@@ -38,11 +38,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from governance.models import AISystem, User
@@ -445,35 +446,68 @@ def delete_limit(*, actor: User, limit: HallucinationLimit) -> None:
 # --- Trends -------------------------------------------------------------------------------------
 
 
-def trend(
-    *, system: AISystem, model_version: str | None = None, benchmark: str | None = None
-) -> list[dict[str, Any]]:
-    """The system's runs, oldest first, as points: ``run`` (id), ``created_at``,
-    ``model_version``, ``benchmark``, ``rate``, ``low``, ``high`` (the run's interval), ``n``
-    (the rate's denominator), ``numerator``, ``rate_basis``, ``interval_method`` and
-    ``exceeded_limit``. Optionally only one model version and/or one benchmark. Scoping is the
-    caller's: pass a system the user may see."""
+TREND_COLUMNS = {
+    "run": "id",
+    "created_at": "created_at",
+    "model_version": "model_version",
+    "benchmark": "benchmark_name",
+    "rate": "hallucination_rate",
+    "low": "interval_low",
+    "high": "interval_high",
+    "n": "rate_denominator",
+    "numerator": "rate_numerator",
+    "rate_basis": "rate_basis",
+    "interval_method": "interval_method",
+    "exceeded_limit": "exceeded_limit",
+}
+
+
+def trend_runs(
+    *,
+    system: AISystem,
+    model_version: str | None = None,
+    benchmark: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[EvaluationRun]:
+    """The query behind a trend: the system's runs created in ``since`` (inclusive) .. ``until``
+    (exclusive), either open, oldest first, as ``values()`` rows of the columns of
+    ``TREND_COLUMNS`` (``trend_point`` turns one into a point), so a caller can bound it by page."""
     runs = EvaluationRun.objects.filter(system=system)
     if model_version is not None:
         runs = runs.filter(model_version=model_version)
     if benchmark is not None:
         runs = runs.filter(benchmark_name=benchmark)
-    columns = {
-        "run": "id",
-        "created_at": "created_at",
-        "model_version": "model_version",
-        "benchmark": "benchmark_name",
-        "rate": "hallucination_rate",
-        "low": "interval_low",
-        "high": "interval_high",
-        "n": "rate_denominator",
-        "numerator": "rate_numerator",
-        "rate_basis": "rate_basis",
-        "interval_method": "interval_method",
-        "exceeded_limit": "exceeded_limit",
-    }
-    rows = runs.order_by("created_at", "id").values_list(*columns.values())
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    if since is not None:
+        runs = runs.filter(created_at__gte=since)
+    if until is not None:
+        runs = runs.filter(created_at__lt=until)
+    return runs.order_by("created_at", "id").values(*TREND_COLUMNS.values())
+
+
+def trend_point(row: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``trend_runs`` as a trend point."""
+    return {key: row[column] for key, column in TREND_COLUMNS.items()}
+
+
+def trend(
+    *,
+    system: AISystem,
+    model_version: str | None = None,
+    benchmark: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The system's runs, oldest first, as points: ``run`` (id), ``created_at``,
+    ``model_version``, ``benchmark``, ``rate``, ``low``, ``high`` (the run's interval), ``n``
+    (the rate's denominator), ``numerator``, ``rate_basis``, ``interval_method`` and
+    ``exceeded_limit``. Optionally only one model version and/or one benchmark, and only runs
+    created in ``since``..``until`` (``trend_runs``). Unbounded: the API pages ``trend_runs``
+    instead. Scoping is the caller's: pass a system the user may see."""
+    rows = trend_runs(
+        system=system, model_version=model_version, benchmark=benchmark, since=since, until=until
+    )
+    return [trend_point(row) for row in rows]
 
 
 def compare_versions(
@@ -554,6 +588,8 @@ __all__ = [
     "record_run",
     "set_limit",
     "trend",
+    "trend_point",
+    "trend_runs",
     "update_finding_status",
     "validate_counts",
 ]

@@ -1,6 +1,7 @@
 """The evaluation API: runs posted with counts, a JSON array or a streamed JSONL upload of per-sample
 results; hallucination findings one at a time or in batches; limits; trends and comparisons."""
 
+import datetime
 import json
 
 import factory
@@ -537,3 +538,43 @@ def test_it_shows_the_trend_and_compares_two_versions(api_as, engineer, target):
 
     assert client.get(f"{TRENDS}compare/?system=target&benchmark=SimpleQA").status_code == 400
     assert client.get(f"{TRENDS}?system=missing").status_code == 404
+
+
+def test_it_bounds_the_trend_by_limit_with_a_next_link_and_by_a_window(api_as, engineer, target):
+    runs = EvaluationRunFactory.create_batch(5, system=target)
+    base = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
+    times = [base, base + datetime.timedelta(days=1), base + datetime.timedelta(days=1), base, base]
+    for run, at in zip(runs, times, strict=True):  # two instants shared: the cursor must not skip any
+        EvaluationRun.objects.filter(pk=run.pk).update(created_at=at)
+    expected = [r.pk for r in EvaluationRun.objects.filter(system=target).order_by("created_at", "id")]
+    client = api_as(engineer)
+
+    body = client.get(f"{TRENDS}?system=target").json()
+    assert [p["run"] for p in body["points"]] == expected and body["next"] is None
+
+    body = client.get(f"{TRENDS}?system=target&limit=2").json()
+    assert len(body["points"]) == 2 and body["next"] and "limit=2" in body["next"]
+    assert body["system"] == "target"
+    seen = [p["run"] for p in body["points"]]
+    while body["next"]:
+        body = client.get(body["next"]).json()
+        assert len(body["points"]) <= 2
+        seen += [p["run"] for p in body["points"]]
+    assert seen == expected
+
+    window = client.get(f"{TRENDS}?system=target&since=2026-03-02T00:00:00Z&until=2026-03-03").json()
+    assert [p["run"] for p in window["points"]] == expected[3:]
+    assert window["since"] == "2026-03-02T00:00:00Z"
+    earlier = client.get(f"{TRENDS}?system=target&until=2026-03-02").json()
+    assert [p["run"] for p in earlier["points"]] == expected[:3]
+
+    for query, field in (
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("since=soon", "since"),
+        ("since=2026-03-02&until=2026-03-01", "until"),
+    ):
+        response = client.get(f"{TRENDS}?system=target&{query}")
+        assert response.status_code == 400, query
+        assert list(response.json()["errors"]) == [field], query
