@@ -67,13 +67,36 @@ class RequirementMapping(models.Model):
 
     Read in both directions: ``source`` → ``target`` with ``relationship``, and back with the
     inverse relationship (subset ↔ superset).
+
+    Rows from the shipped crosswalk files have ``origin`` catalog and are kept in step with the files
+    by ``load_catalogs`` until an officer edits one (``modified_locally``); rows officers record have
+    ``origin`` local. ``load_catalogs`` never changes either of those.
     """
+
+    class Origin(models.TextChoices):
+        CATALOG = "catalog", "Shipped catalog"
+        LOCAL = "local", "Made in Verity"
 
     source = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="mappings_out")
     target = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="mappings_in")
     relationship = models.CharField(max_length=10, choices=choices.MappingRelationship.choices)
     provenance = models.CharField(max_length=300, help_text="Where the mapping comes from.")
     rationale = models.TextField(blank=True)
+    # Where the row was made, and whether an officer has changed a shipped one. Two fields rather
+    # than one origin that flips to "local" on edit: the row still says it came from a crosswalk
+    # file (and which pair it stands for), while ``load_catalogs`` only needs the flag to know it
+    # must leave the row alone.
+    origin = models.CharField(
+        max_length=10,
+        choices=Origin.choices,
+        default=Origin.LOCAL,
+        help_text="Shipped catalog: loaded from a crosswalk file by load_catalogs. "
+        "Made in Verity: recorded by an officer.",
+    )
+    modified_locally = models.BooleanField(
+        default=False,
+        help_text="An officer changed this shipped mapping, so load_catalogs no longer updates it.",
+    )
 
     objects = CatalogQuerySet.as_manager()
 
