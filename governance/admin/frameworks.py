@@ -239,14 +239,23 @@ class RequirementMappingForm(forms.ModelForm):
 @admin.register(RequirementMapping)
 class RequirementMappingAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     form = RequirementMappingForm
-    list_display = ["source", "relationship", "target", "provenance"]
-    list_filter = ["relationship", "source__framework", "target__framework", "provenance"]
+    list_display = ["source", "relationship", "target", "provenance", "origin", "modified_locally"]
+    list_filter = [
+        "origin",
+        "modified_locally",
+        "relationship",
+        "source__framework",
+        "target__framework",
+        "provenance",
+    ]
+    # Set by services/mappings.py (an officer's row is local; an edited shipped row is modified).
+    readonly_fields = ["origin", "modified_locally"]
     search_fields = ["source__ref_id", "target__ref_id", "rationale"]
     list_select_related = ["source__framework", "target__framework"]
     autocomplete_fields = ["source", "target"]
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        fields = {name: form.cleaned_data[name] for name in RequirementMappingForm.Meta.fields}
         if change:
             mappings.update_mapping(actor=request.user, mapping=obj, changes=fields)
         else:

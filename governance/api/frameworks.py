@@ -323,10 +323,14 @@ class RequirementMappingSerializer(serializers.ModelSerializer):
             "relationship",
             "provenance",
             "rationale",
+            "origin",
+            "modified_locally",
             "source_requirement",
             "target_requirement",
         ]
-        read_only_fields = ["id"]
+        # Set by the service: a mapping recorded here is local; a shipped one changed here is
+        # modified locally, and load_catalogs leaves both as they are.
+        read_only_fields = ["id", "origin", "modified_locally"]
         extra_kwargs = {
             "relationship": {"help_text": "What the source is to the target."},
             "provenance": {"help_text": "Where the mapping comes from, e.g. a crosswalk or a review."},
@@ -342,10 +346,11 @@ class RequirementMappingFilter(django_filters.FilterSet):
     )
     relationship = django_filters.MultipleChoiceFilter(choices=choices.MappingRelationship.choices)
     provenance = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the provenance.")
+    origin = django_filters.ChoiceFilter(choices=RequirementMapping.Origin.choices)
 
     class Meta:
         model = RequirementMapping
-        fields = ["source", "target", "relationship", "provenance"]
+        fields = ["source", "target", "relationship", "provenance", "origin", "modified_locally"]
 
     def filter_framework(self, queryset, name, value):
         return queryset.filter(Q(source__framework__code=value) | Q(target__framework__code=value))

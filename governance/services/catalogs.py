@@ -12,7 +12,8 @@ Every file is read and validated before anything is written, and a bad file fail
 database holds and only differences are written, so a second run writes no row at all (and leaves
 no trace in the change history). A new version folder of a framework loads beside the old one.
 Rows that disappeared from a file are reported, never deleted: controls and assessments may still
-point at them.
+point at them. Mappings officers recorded (``origin`` local) or changed (``modified_locally``) are
+never changed by a load; a file row that differs from one of them is reported as ``kept``.
 """
 
 from __future__ import annotations
@@ -120,9 +121,10 @@ def load_catalogs(root: Path = CATALOG_ROOT, *, actor: User | None = None) -> di
     The result has one entry per framework version (``"code:version"``) under ``"frameworks"``,
     one per mapping file under ``"mappings"`` and one per transparency indicator set (from
     ``transparency/``, when present) under ``"indicator_sets"``, each with
-    ``created``/``updated``/``unchanged`` row counts. Frameworks also report their row count per
-    kind and ``not_in_file``: rows the database holds that the file no longer lists (kept, not
-    deleted).
+    ``created``/``updated``/``unchanged`` row counts. Mapping files also report ``kept``: file rows
+    that differ from a mapping an officer recorded or changed, left as the officer has it (see
+    ``services/mappings.py``). Frameworks also report their row count per kind and ``not_in_file``:
+    rows the database holds that the file no longer lists (kept, not deleted).
 
     Raises ``CatalogError`` (naming file and line) on bad data; nothing is written then.
     """
@@ -483,13 +485,33 @@ def _load_mappings(rows: list[_MappingRow]) -> dict[str, Any]:
     }
 
     tallies: dict[str, _Tally] = {}
+    kept: Counter[str] = Counter()
     to_create, to_update, fields = [], [], set()
     for row, source_id, target_id in resolved:
         tally = tallies.setdefault(row.path.name, _Tally())
         obj = existing.get((source_id, target_id))
         if obj is None:
-            to_create.append(RequirementMapping(source_id=source_id, target_id=target_id, **row.values))
+            reverse = existing.get((target_id, source_id))
+            if reverse is not None and _officers(reverse):
+                # An officer recorded this pair the other way round; a second row would duplicate it.
+                kept[row.path.name] += 1
+                continue
+            to_create.append(
+                RequirementMapping(
+                    source_id=source_id,
+                    target_id=target_id,
+                    origin=RequirementMapping.Origin.CATALOG,
+                    **row.values,
+                )
+            )
             tally.created += 1
+            continue
+        if _officers(obj):
+            # Never overwrite an officer's mapping; count it as kept only where the file differs.
+            if any(getattr(obj, name) != value for name, value in row.values.items()):
+                kept[row.path.name] += 1
+            else:
+                tally.unchanged += 1
             continue
         changed = _changed_fields(obj, row.values)
         if changed:
@@ -503,7 +525,12 @@ def _load_mappings(rows: list[_MappingRow]) -> dict[str, Any]:
     if to_update:
         RequirementMapping.objects.bulk_update(to_update, sorted(fields), batch_size=BATCH_SIZE)
     counts = Counter(row.path.name for row in rows)
-    return {name: tally.as_dict(rows=counts[name]) for name, tally in tallies.items()}
+    return {name: tally.as_dict(rows=counts[name], kept=kept[name]) for name, tally in tallies.items()}
+
+
+def _officers(mapping: RequirementMapping) -> bool:
+    """Whether an officer made or changed this mapping, so the loader must leave it as it is."""
+    return mapping.origin != RequirementMapping.Origin.CATALOG or mapping.modified_locally
 
 
 def _label(end: tuple[str, str, str]) -> str:

@@ -9,6 +9,9 @@ have at most one mapping between them, whichever way round it was recorded.
 
 Frameworks and requirements are reference data loaded from the shipped catalogs
 (``manage.py load_catalogs``); mappings are the one part of the catalogs officers may also curate.
+Every officer write goes through here (admin and API alike), and marks the row so that the loader
+leaves it alone: a mapping an officer records is ``origin`` local, and a shipped one (``origin``
+catalog) an officer changes is ``modified_locally``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ _INVERSE = {
     MappingRelationship.SUBSET: MappingRelationship.SUPERSET,
     MappingRelationship.SUPERSET: MappingRelationship.SUBSET,
 }
+
+
+# Set by this module and the catalog loader only, never from an officer's data.
+_LOADER_FIELDS = frozenset({"origin", "modified_locally"})
 
 
 def inverse_relationship(relationship: str) -> str:
@@ -81,7 +88,8 @@ def create_mapping(*, actor: User, data: Mapping[str, object]) -> RequirementMap
     a message on ``target``.
     """
     require_permission(actor, "add_requirementmapping")
-    mapping = RequirementMapping(**data)
+    data = {name: value for name, value in data.items() if name not in _LOADER_FIELDS}
+    mapping = RequirementMapping(**data, origin=RequirementMapping.Origin.LOCAL)
     _validate(mapping)
     mapping.save()
     return mapping
@@ -91,11 +99,23 @@ def create_mapping(*, actor: User, data: Mapping[str, object]) -> RequirementMap
 def update_mapping(
     *, actor: User, mapping: RequirementMapping, changes: Mapping[str, object]
 ) -> RequirementMapping:
-    """Change a mapping's fields, ends included, under the same rules as ``create_mapping``."""
+    """Change a mapping's fields, ends included, under the same rules as ``create_mapping``.
+
+    A shipped mapping that this actually changes (a value differs from what the row holds) becomes
+    ``modified_locally``, so ``load_catalogs`` keeps the officer's values from then on. Saving the
+    same values again marks nothing.
+    """
     require_permission(actor, "change_requirementmapping")
     mapping = RequirementMapping.objects.select_for_update().get(pk=mapping.pk)
+    changed = False
     for field, value in changes.items():
+        if field in _LOADER_FIELDS:
+            continue
+        before = getattr(mapping, field)
         setattr(mapping, field, value)
+        changed = changed or getattr(mapping, field) != before
+    if changed and mapping.origin == RequirementMapping.Origin.CATALOG:
+        mapping.modified_locally = True
     _validate(mapping)
     mapping.save()
     return mapping

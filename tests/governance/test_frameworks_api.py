@@ -273,6 +273,8 @@ def test_it_renders_a_mapping_with_both_ends(api_as, auditor, catalog):
         "relationship": "subset",
         "provenance": "Test crosswalk",
         "rationale": "Narrower.",
+        "origin": "local",
+        "modified_locally": False,
         "source_requirement": {
             "id": catalog["govern"].pk,
             "framework": "nist-ai-rmf",

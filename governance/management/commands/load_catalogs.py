@@ -41,8 +41,15 @@ class Command(BaseCommand):
         for name, info in result["mappings"].items():
             self.stdout.write(
                 f"mappings/{name}: {info['rows']} mappings; created {info['created']}, "
-                f"updated {info['updated']}, unchanged {info['unchanged']}"
+                f"updated {info['updated']}, unchanged {info['unchanged']}, kept {info['kept']}"
             )
+            if info["kept"]:
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"  {info['kept']} mappings kept as officers recorded or changed them "
+                        "(the file's values were not applied)"
+                    )
+                )
         for key, info in result.get("indicator_sets", {}).items():
             domains = ", ".join(f"{domain} {count}" for domain, count in info["domains"].items())
             self.stdout.write(
