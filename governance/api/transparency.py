@@ -512,7 +512,7 @@ class RankingFilter(django_filters.FilterSet):
     )
     team = django_filters.CharFilter(field_name="owning_team__slug", help_text="Owning team slug.")
     include_retired = django_filters.TypedChoiceFilter(
-        method="noop",
+        method="keep_retired_choice",
         choices=[("true", "true"), ("false", "false")],
         coerce=lambda value: value == "true",
         empty_value=False,
@@ -526,6 +526,10 @@ class RankingFilter(django_filters.FilterSet):
 
     def noop(self, queryset, name, value):
         return queryset  # the ranking service applies the bounds
+
+    @extend_schema_field({"type": "string", "enum": ["true", "false"], "default": "false"})
+    def keep_retired_choice(self, queryset, name, value):
+        return queryset  # the ranking service leaves retired systems out unless asked
 
     def clean_bounds(self) -> tuple:
         data = self.form.cleaned_data

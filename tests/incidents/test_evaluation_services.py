@@ -483,3 +483,20 @@ def test_a_run_within_its_limit_is_not_escalated(engineer, system_a):
     with pytest.raises(ValueError):
         services.escalate(run=run)
     assert not Incident.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_trend_keeps_runs_created_in_the_window(engineer, system_a):
+    runs = [services.record_run(actor=engineer, data={**_run_data(system_a), **_counts()}) for _ in range(3)]
+    start = datetime.datetime(2026, 5, 1, tzinfo=datetime.UTC)
+    for day, run in enumerate(runs):
+        EvaluationRun.objects.filter(pk=run.pk).update(created_at=start + datetime.timedelta(days=day))
+
+    def ids(**window):
+        return [point["run"] for point in services.trend(system=system_a, **window)]
+
+    assert ids() == [run.pk for run in runs]
+    assert ids(since=start + datetime.timedelta(days=1)) == [runs[1].pk, runs[2].pk]  # since: inclusive
+    assert ids(until=start + datetime.timedelta(days=1)) == [runs[0].pk]  # until: exclusive
+    rows = services.trend_runs(system=system_a, since=start, until=start + datetime.timedelta(days=2))
+    assert [services.trend_point(row)["run"] for row in rows] == [runs[0].pk, runs[1].pk]
