@@ -1,3 +1,5 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
@@ -137,8 +139,19 @@ class AISystemAdmin(BuildPackPermission, ChangeHistoryMixin, WithoutRelatedEditL
         return allowed and (obj is None or may_manage_team_objects(request.user, obj.owning_team))
 
     def save_model(self, request, obj, form, change):
+        pass  # saved with its model links in save_related
+
+    def save_related(self, request, form, formsets, change):
+        # The system and its inline model links are saved by one service call, so a primary model
+        # changed here makes a review due exactly as through the API, and together with a changed
+        # EU AI Act class or prompt on the main form it is one material change.
         original_team = form.initial.get("owning_team") if change else None
-        inventory.save_system(actor=request.user, system=obj, original_team_id=original_team)
+        inventory.save_system(
+            actor=request.user,
+            system=form.instance,
+            original_team_id=original_team,
+            save_links=partial(super().save_related, request, form, formsets, change),
+        )
 
     def delete_model(self, request, obj):
         inventory.delete_system(actor=request.user, system=obj)

@@ -7,7 +7,7 @@ database triggers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 
 from django.core.exceptions import ValidationError
@@ -164,9 +164,29 @@ def update_system(
     return system
 
 
+def _stored_primary_models(system: AISystem) -> frozenset[int]:
+    return frozenset(
+        SystemModel.objects.filter(system=system, role=choices.ModelRole.PRIMARY).values_list(
+            "model_id", flat=True
+        )
+    )
+
+
 @transaction.atomic
-def save_system(*, actor: User, system: AISystem, original_team_id: int | None) -> AISystem:
-    """Save a system edited in a form (the admin), applying the same scope rules."""
+def save_system(
+    *,
+    actor: User,
+    system: AISystem,
+    original_team_id: int | None,
+    save_links: Callable[[], object] | None = None,
+) -> AISystem:
+    """Save a system edited in a form (the admin), applying the same scope rules.
+
+    ``save_links`` saves the model links edited with it (the admin's inline). It runs after the
+    system is saved and before the review check, so a primary model changed in the same save is
+    weighed together with the system's own fields, as ``update_system`` does with ``model_links``:
+    one material change, one reason, in this transaction.
+    """
     require_permission(actor, "change_aisystem" if system.pk else "add_aisystem")
     if original_team_id is not None and original_team_id != system.owning_team_id:
         from governance.models import Team
@@ -176,7 +196,12 @@ def save_system(*, actor: User, system: AISystem, original_team_id: int | None) 
     stored = AISystem.objects.select_for_update().filter(pk=system.pk).first() if system.pk else None
     _validate_and_save(system)
     before = _material_state(stored) if stored else {**_material_state(system), "lifecycle_stage": ""}
-    _review_after_change(actor=actor, system=system, before=before, after=_material_state(system))
+    after = _material_state(system)
+    if save_links is not None:
+        before["primary_models"] = _stored_primary_models(system)
+        save_links()
+        after["primary_models"] = _stored_primary_models(system)
+    _review_after_change(actor=actor, system=system, before=before, after=after)
     return system
 
 
