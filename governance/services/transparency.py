@@ -43,8 +43,10 @@ from governance.models import (
 from governance.services.access import is_officer, require_permission, require_team_scope
 from governance.services.transparency_systems import (  # noqa: F401  (part of this module's interface)
     DEPLOYMENT_SHARE,
+    HISTORY_COLUMNS,
     MODELS_SHARE,
     ROLE_WEIGHTS,
+    history_point,
     ranking,
     system_score,
 )
@@ -379,33 +381,6 @@ def history(*, system: AISystem | None = None, model: AIModel | None = None) -> 
     rows = (
         TransparencyAssessment.objects.filter(status=AssessmentStatus.FINAL, **subject)
         .order_by("assessed_on", "pk")
-        .values(
-            "pk",
-            "assessed_on",
-            "source",
-            "points",
-            "possible_points",
-            "score",
-            "indicator_set_id",
-            "indicator_set__key",
-            "indicator_set__name",
-            "indicator_set__version",
-        )
+        .values(*HISTORY_COLUMNS)
     )
-    return [
-        {
-            "id": row["pk"],
-            "assessed_on": row["assessed_on"],
-            "source": row["source"],
-            "points": row["points"],
-            "possible_points": row["possible_points"],
-            "score": row["score"],
-            "indicator_set": {
-                "id": row["indicator_set_id"],
-                "key": row["indicator_set__key"],
-                "name": row["indicator_set__name"],
-                "version": row["indicator_set__version"],
-            },
-        }
-        for row in rows
-    ]
+    return [history_point(row) for row in rows]

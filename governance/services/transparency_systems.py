@@ -278,7 +278,7 @@ def history_rows(
 
 
 def history_point(row: dict) -> dict:
-    """One row of ``history_rows`` as a point of ``transparency.history``."""
+    """One row of ``HISTORY_COLUMNS`` as a point of a score history."""
     return {
         "id": row["pk"],
         "assessed_on": row["assessed_on"],
