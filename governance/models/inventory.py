@@ -233,6 +233,9 @@ class SystemModel(models.Model):
                 fields=["system", "model"],
                 name="unique_system_model",
                 violation_error_message="This model is already linked to the system.",
+                # Checked at commit, so one save can swap the models of two links (the admin
+                # saves inline rows one by one).
+                deferrable=models.Deferrable.DEFERRED,
             )
         ]
 

@@ -204,3 +204,28 @@ def test_it_adds_a_deployed_system_with_its_models_and_first_review(client, offi
         fallback.pk: "fallback",
     }
     assert Review.objects.get(system=system).trigger == "cadence"
+
+
+def test_it_swaps_the_models_of_two_links_in_one_save(client, officer, deployed):
+    system, primary, fallback, _review = deployed
+    client.force_login(officer)
+    data = _change_form(client, system)
+    rows = _rows(data)
+    data[f"{INLINE}-{rows[primary.pk]}-model"] = fallback.pk
+    data[f"{INLINE}-{rows[fallback.pk]}-model"] = primary.pk
+    _post(client, system, data)
+    roles = dict(system.model_links.values_list("model_id", "role"))
+    assert roles == {fallback.pk: "primary", primary.pk: "fallback"}
+
+
+def test_it_refuses_one_model_linked_twice_with_a_message(client, officer, deployed):
+    system, primary, fallback, _review = deployed
+    client.force_login(officer)
+    data = _change_form(client, system)
+    rows = _rows(data)
+    data[f"{INLINE}-{rows[fallback.pk]}-model"] = primary.pk
+    response = client.post(_url(system), data)
+    assert response.status_code == 200
+    errors = [inline.formset.non_form_errors() for inline in response.context["inline_admin_formsets"]]
+    assert any("duplicate" in str(e).lower() or "already" in str(e).lower() for e in errors), errors
+    assert set(system.model_links.values_list("model_id", flat=True)) == {primary.pk, fallback.pk}
