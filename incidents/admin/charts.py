@@ -22,9 +22,19 @@ from incidents import choices
 from incidents.models import EvaluationRun, HallucinationLimit
 from incidents.services import evaluations
 
-__all__ = ["LimitLine", "percent", "rate_with_interval", "trend_context", "trend_svg", "version_colours"]
+__all__ = [
+    "MAX_CHART_POINTS",
+    "LimitLine",
+    "percent",
+    "rate_with_interval",
+    "trend_context",
+    "trend_svg",
+    "version_colours",
+]
 
 LIMIT_COLOUR = "#cf222e"
+# The page draws at most this many runs, the latest ones: the API's bound on a trend response.
+MAX_CHART_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -146,12 +156,8 @@ def trend_context(user, params) -> dict:
     benchmark = params.get("benchmark") or ""
     model_version = params.get("model_version") or ""
     runs = EvaluationRun.objects.filter(system=system)
-    points = [
-        _point(point)
-        for point in evaluations.trend(
-            system=system, model_version=model_version or None, benchmark=benchmark or None
-        )
-    ]
+    chosen = {"system": system, "model_version": model_version or None, "benchmark": benchmark or None}
+    points = [_point(point) for point in evaluations.trend(**chosen, limit=MAX_CHART_POINTS)]
     limits = _limits(system, benchmark)
     context.update(
         system=system,
@@ -160,6 +166,7 @@ def trend_context(user, params) -> dict:
         benchmarks=sorted(set(runs.values_list("benchmark_name", flat=True))),
         versions=sorted(set(runs.values_list("model_version", flat=True))),
         points=points,
+        points_note=_points_note(len(points), lambda: evaluations.trend_runs(**chosen).count()),
         limits=limits,
         chart=trend_svg(
             points,
@@ -179,6 +186,17 @@ def trend_context(user, params) -> dict:
         _comparison(system, benchmark, context["version_a"], context["version_b"], context["rate_basis"])
     )
     return context
+
+
+def _points_note(shown: int, count) -> str:
+    """The line saying runs were left out, or "" when the page shows them all: counted (an indexed
+    count of the system's runs) only when the page is full."""
+    if shown < MAX_CHART_POINTS:
+        return ""
+    total = count()
+    if total <= shown:
+        return ""
+    return f"Showing the latest {shown:,} of {total:,} runs."
 
 
 def _point(point: dict) -> dict:

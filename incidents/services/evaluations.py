@@ -497,16 +497,20 @@ def trend(
     benchmark: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """The system's runs, oldest first, as points: ``run`` (id), ``created_at``,
     ``model_version``, ``benchmark``, ``rate``, ``low``, ``high`` (the run's interval), ``n``
     (the rate's denominator), ``numerator``, ``rate_basis``, ``interval_method`` and
     ``exceeded_limit``. Optionally only one model version and/or one benchmark, and only runs
-    created in ``since``..``until`` (``trend_runs``). Unbounded: the API pages ``trend_runs``
-    instead. Scoping is the caller's: pass a system the user may see."""
+    created in ``since``..``until`` (``trend_runs``). With ``limit``, only the latest ``limit``
+    runs of those (still oldest first); without, unbounded (the API pages ``trend_runs``
+    instead). Scoping is the caller's: pass a system the user may see."""
     rows = trend_runs(
         system=system, model_version=model_version, benchmark=benchmark, since=since, until=until
     )
+    if limit is not None:
+        rows = list(rows.reverse()[:limit])[::-1]
     return [trend_point(row) for row in rows]
 
 

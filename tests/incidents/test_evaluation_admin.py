@@ -324,6 +324,35 @@ def test_the_trend_page_draws_one_point_per_run_and_the_limit(client, officer, m
     assert one_version.content.decode().count('<g class="point') == 2
 
 
+def _trend_points(page: str) -> list[int]:
+    start = page.index('<svg class="trend-chart"')
+    svg = page[start : page.index("</svg>", start)]
+    return [int(pk) for pk in re.findall(r'class="point[^"]*" data-run="(\d+)"', svg)]
+
+
+def test_the_trend_page_draws_only_the_latest_runs_and_says_so(client, officer, mine, monkeypatch):
+    monkeypatch.setattr("incidents.admin.charts.MAX_CHART_POINTS", 3)
+    runs = [_aged(EvaluationRunFactory(system=mine), days) for days in (50, 40, 30, 20, 10)]
+    client.force_login(officer)
+
+    page = client.get(TREND, {"system": mine.slug}).content.decode()
+
+    assert _trend_points(page) == [run.pk for run in runs[2:]]  # the newest three, oldest first
+    assert [int(pk) for pk in re.findall(r'<tr data-run="(\d+)"', page)] == [run.pk for run in runs[2:]]
+    assert '<p id="trend-note">Showing the latest 3 of 5 runs.</p>' in page
+
+
+def test_the_trend_page_has_no_note_when_every_run_is_drawn(client, officer, mine, monkeypatch):
+    monkeypatch.setattr("incidents.admin.charts.MAX_CHART_POINTS", 3)
+    runs = [_aged(EvaluationRunFactory(system=mine), days) for days in (30, 20, 10)]
+    client.force_login(officer)
+
+    page = client.get(TREND, {"system": mine.slug}).content.decode()
+
+    assert _trend_points(page) == [run.pk for run in runs]
+    assert 'id="trend-note"' not in page and "Showing the latest" not in page
+
+
 def test_the_trend_page_lists_the_systems_to_choose_from(client, engineer, mine, theirs):
     EvaluationRunFactory(system=mine)
     EvaluationRunFactory(system=theirs)

@@ -498,5 +498,7 @@ def test_the_trend_keeps_runs_created_in_the_window(engineer, system_a):
     assert ids() == [run.pk for run in runs]
     assert ids(since=start + datetime.timedelta(days=1)) == [runs[1].pk, runs[2].pk]  # since: inclusive
     assert ids(until=start + datetime.timedelta(days=1)) == [runs[0].pk]  # until: exclusive
+    assert ids(limit=2) == [runs[1].pk, runs[2].pk]  # limit: the latest runs, still oldest first
+    assert ids(limit=2, until=start + datetime.timedelta(days=2)) == [runs[0].pk, runs[1].pk]
     rows = services.trend_runs(system=system_a, since=start, until=start + datetime.timedelta(days=2))
     assert [services.trend_point(row)["run"] for row in rows] == [runs[0].pk, runs[1].pk]
