@@ -15,6 +15,10 @@ from governance.admin.charts import line_chart_svg
 from governance.choices import LifecycleStage
 from governance.models import AISystem
 from governance.services import transparency as services
+from governance.services import transparency_systems
+
+# The history page draws at most this many assessments, the latest ones: the API's bound on a history.
+MAX_HISTORY_POINTS = 1000
 
 SCORE_RANGES = {"0-25": (0, 25), "25-50": (25, 50), "50-75": (50, 75), "75-100": (75, 100)}
 
@@ -89,6 +93,17 @@ def ranking_context(user, params: Mapping[str, str]) -> dict:
     }
 
 
+def history_note(system: AISystem, shown: int) -> str:
+    """The line saying older assessments were left out, or "" when the page shows them all: counted
+    (an indexed count of the system's final assessments) only when the page is full."""
+    if shown < MAX_HISTORY_POINTS:
+        return ""
+    total = transparency_systems.history_rows(system=system).count()
+    if total <= shown:
+        return ""
+    return f"Showing the latest {shown:,} of {total:,} assessments."
+
+
 def history_context(user, params: Mapping[str, str]) -> dict:
     """The systems with assessments to choose from and, for the chosen one, its final assessments
     over time (chart and table) and its current score with both parts. Out of scope: not found."""
@@ -99,11 +114,12 @@ def history_context(user, params: Mapping[str, str]) -> dict:
         system = AISystem.objects.visible_to(user).filter(slug=slug).first()
         if system is None:
             raise Http404("No such AI system.")
-        points = services.history(system=system)
+        points = services.history(system=system, limit=MAX_HISTORY_POINTS)
         score = services.system_score(system)
         context.update(
             system=system,
             points=[{**p, "score_label": score_text(p["score"])} for p in points],
+            points_note=history_note(system, len(points)),
             score=score,
             score_label=score_text(score["score"]),
             deployment_label=score_text((score["deployment"] or {}).get("score")),

@@ -373,8 +373,11 @@ def breakdown(assessment: TransparencyAssessment) -> dict:
     }
 
 
-def history(*, system: AISystem | None = None, model: AIModel | None = None) -> list[dict]:
-    """Final assessments of the subject over time with their scores, oldest first."""
+def history(
+    *, system: AISystem | None = None, model: AIModel | None = None, limit: int | None = None
+) -> list[dict]:
+    """Final assessments of the subject over time with their scores, oldest first; with ``limit``,
+    only the latest ``limit`` of them (still oldest first)."""
     if (model is None) == (system is None):
         raise ValueError("history() takes exactly one of system= or model=.")
     subject = {"system": system} if system is not None else {"model": model}
@@ -383,4 +386,6 @@ def history(*, system: AISystem | None = None, model: AIModel | None = None) -> 
         .order_by("assessed_on", "pk")
         .values(*HISTORY_COLUMNS)
     )
+    if limit is not None:
+        rows = list(rows.reverse()[:limit])[::-1]
     return [history_point(row) for row in rows]

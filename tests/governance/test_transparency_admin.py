@@ -244,3 +244,42 @@ def test_it_draws_a_systems_score_history_as_svg(client, officer, other_engineer
 
     client.force_login(other_engineer)
     assert client.get(f"{HISTORY}?system={system_a.slug}").status_code == 404
+
+
+def _history_points(html: str) -> list[str]:
+    chart = html.split('<div id="history-chart">')[1]
+    return re.findall(r'<circle class="point"[^>]*data-id="(\d+)"', chart[: chart.index("</svg>")])
+
+
+def test_the_score_history_draws_only_the_latest_assessments_and_says_so(
+    client, officer, system_a, monkeypatch
+):
+    monkeypatch.setattr("governance.admin.transparency_pages.MAX_HISTORY_POINTS", 3)
+    deployment = small_set()
+    assessments = [
+        assess(officer, deployment, system=system_a, satisfied={"d0-0"}, on=datetime.date(2026, month, 1))
+        for month in (1, 2, 3, 4, 5)
+    ]
+    client.force_login(officer)
+
+    html = client.get(f"{HISTORY}?system={system_a.slug}").content.decode()
+
+    newest = [str(a.pk) for a in assessments[2:]]
+    assert _history_points(html) == newest  # the newest three, oldest first
+    assert re.findall(r'<tr data-assessment="(\d+)"', html) == newest
+    assert '<p id="history-note">Showing the latest 3 of 5 assessments.</p>' in html
+
+
+def test_the_score_history_has_no_note_when_every_assessment_is_drawn(client, officer, system_a, monkeypatch):
+    monkeypatch.setattr("governance.admin.transparency_pages.MAX_HISTORY_POINTS", 3)
+    deployment = small_set()
+    assessments = [
+        assess(officer, deployment, system=system_a, satisfied={"d0-0"}, on=datetime.date(2026, month, 1))
+        for month in (1, 2, 3)
+    ]
+    client.force_login(officer)
+
+    html = client.get(f"{HISTORY}?system={system_a.slug}").content.decode()
+
+    assert _history_points(html) == [str(a.pk) for a in assessments]
+    assert 'id="history-note"' not in html and "Showing the latest" not in html
