@@ -50,6 +50,9 @@ SEAL_BATCH_LIMIT = 100_000  # events per seal; the next run carries on
 VERIFY_FETCH = 5_000  # rows per round trip of the verifying cursor
 PARALLEL_MIN_LINKS = 100_000  # shorter runs of the chain are checked by this process alone
 PARALLEL_CHUNK = 10_000  # links per range handed to a verifying process (small: no long tail)
+# A range takes well under a second; one that has not come back after this is stuck (a worker
+# that cannot connect, say), and the check starts again in this process rather than hang.
+PARALLEL_RANGE_TIMEOUT = 120.0
 UNSEALED_GRACE = timedelta(seconds=60)
 
 # occurred_at comes already in its canonical text (see audit_canonical), which also spares the
@@ -275,9 +278,13 @@ def verify(*, from_seq: int = 1, now: datetime | None = None, workers: int | Non
     previous = link_before(from_seq)
     workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
     last = head()[0]
+    result = None
     if workers > 1 and last - from_seq + 1 >= PARALLEL_MIN_LINKS and _can_fork():
-        result = _verify_parallel(from_seq, last, previous, workers)
-    else:
+        try:
+            result = _verify_parallel(from_seq, last, previous, workers)
+        except multiprocessing.TimeoutError:
+            logger.warning("A verifying process stalled; checking the chain in this process instead")
+    if result is None:
         with transaction.atomic():
             connection.ensure_connection()
             with connection.connection.cursor(name="audit_chain_verify") as cursor:
@@ -363,7 +370,9 @@ def _verify_parallel(from_seq: int, last: int, previous: str, workers: int) -> V
     checked, head_seq, head_hash = 0, from_seq - 1, previous
     context = multiprocessing.get_context("fork")  # the children need no Django set-up of their own
     with context.Pool(min(workers, len(ranges)), initializer=_start_worker, initargs=(params,)) as pool:
-        for (_, upper, _), result in zip(ranges, pool.imap(_check_range, ranges), strict=True):
+        results = pool.imap(_check_range, ranges)
+        for _, upper, _ in ranges:
+            result = results.next(timeout=PARALLEL_RANGE_TIMEOUT)
             if not result.ok:
                 return replace(result, checked=checked + result.checked)
             checked += result.checked

@@ -197,3 +197,19 @@ def test_it_stops_its_workers_even_if_the_parent_ignores_termination(parallel):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert not result.ok and result.first_bad_seq == 1
+
+
+def _stall(_range):
+    time.sleep(60)
+
+
+@DB
+def test_it_checks_in_this_process_when_a_verifying_process_stalls(parallel, monkeypatch, caplog):
+    _chain(6)
+    monkeypatch.setattr(audit_chain, "_check_range", _stall)
+    monkeypatch.setattr(audit_chain, "PARALLEL_RANGE_TIMEOUT", 1.0)
+    started = time.monotonic()
+    result = audit_chain.verify(workers=2)
+    assert result.ok and result.checked == AuditChainLink.objects.count()
+    assert time.monotonic() - started < 30
+    assert "stalled" in caplog.text
