@@ -25,6 +25,7 @@ from governance.services import audit_chain
 _EVENT_ID = re.compile(r"\d{1,18}")
 _SEQ = re.compile(r"#(\d{1,18})")
 _HASH_PREFIX = re.compile(r"[0-9a-f]{4,64}")
+DIGIT_HASH_PREFIX = 8  # an all-digit term this long is searched as a hash prefix as well as an id
 _AGREES = mark_safe('<span class="anchor-agrees">yes</span>')
 
 
@@ -105,13 +106,16 @@ class AuditChainLinkAdmin(ChainReadOnlyAdmin):
         term = search_term.strip().lower()
         if not term:
             return queryset, False
-        if _EVENT_ID.fullmatch(term):
-            return queryset.filter(event_id=int(term)), False
         if match := _SEQ.fullmatch(term):
             return queryset.filter(seq=int(match[1])), False
-        if _HASH_PREFIX.fullmatch(term):
-            return queryset.filter(Q(event_hash__startswith=term) | Q(chain_hash__startswith=term)), False
-        return queryset.none(), False
+        found = Q()
+        if _EVENT_ID.fullmatch(term):
+            found |= Q(event_id=int(term))
+        # Hex that happens to be all digits is a hash prefix too, once it is long enough not to
+        # be taken for an event id.
+        if _HASH_PREFIX.fullmatch(term) and not (term.isdigit() and len(term) < DIGIT_HASH_PREFIX):
+            found |= Q(event_hash__startswith=term) | Q(chain_hash__startswith=term)
+        return (queryset.filter(found) if found else queryset.none()), False
 
     @admin.display(description="event", ordering="event_id")
     def event(self, link):

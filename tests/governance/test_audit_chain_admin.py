@@ -185,3 +185,16 @@ def test_it_refuses_users_without_the_view_permission(client, request, persona, 
     assert client.post(VERIFY).status_code == 403
     index = client.get("/admin/").content.decode()
     assert "auditchainlink" not in index and "auditanchor" not in index
+
+
+@DB
+def test_it_finds_a_hash_prefix_made_only_of_digits(client, auditor, chain):
+    client.force_login(auditor)
+    link = AuditChainLink.objects.get(event_id=chain[0])
+    digits = "1234567890"
+    _as_superuser(  # links are append-only: rewritten behind the triggers
+        "UPDATE governance_auditchainlink SET event_hash = %s WHERE seq = %s",
+        [digits + link.event_hash[len(digits) :], link.seq],
+    )
+    response = client.get(LINKS, {"q": digits})
+    assert [row.seq for row in response.context["cl"].result_list] == [link.seq]
