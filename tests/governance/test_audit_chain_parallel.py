@@ -12,12 +12,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from governance.audit_canonical import COLUMNS, canonical_event, canonical_values
-from governance.models import AuditChainLink, ChangeEvent
+from governance.models import AuditChainLink
 from governance.services import audit_chain
-from tests.factories import TeamFactory
+from tests.governance.test_audit_chain import _as_superuser, _seal_until, _team_events
 
 DB = pytest.mark.django_db(transaction=True)
 
@@ -36,28 +35,9 @@ def parallel(short_ranges, monkeypatch):
 
 
 def _chain(count: int) -> list[int]:
-    """``count`` sealed team events; their ids in seq order (from seq 1)."""
-    teams = [TeamFactory() for _ in range(count)]
-    ids = list(
-        ChangeEvent.objects.filter(table_name="governance_team", object_pk__in=[str(t.pk) for t in teams])
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    deadline = time.monotonic() + 15
-    while AuditChainLink.objects.filter(event_id__in=ids).count() < len(ids):
-        assert time.monotonic() < deadline, "events were not sealed in time"
-        audit_chain.seal_all()
-        time.sleep(0.05)
+    """``count`` sealed team events; the event ids of every link in seq order (from seq 1)."""
+    _seal_until(_team_events(count))
     return list(AuditChainLink.objects.order_by("seq").values_list("event_id", flat=True))
-
-
-def _as_superuser(sql: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("RESET session_replication_role")
 
 
 def _both() -> tuple[audit_chain.VerifyResult, audit_chain.VerifyResult]:
