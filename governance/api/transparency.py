@@ -1,17 +1,13 @@
-"""Transparency scoring API: the indicator sets (read-only catalog data), assessments of AI models
-and AI systems against them (start, answer, finalize), and systems' transparency scores (both
-parts, the history, and a ranking).
+"""Transparency scoring API: the indicator sets (read-only catalog data) and assessments of AI
+models and AI systems against them (start, answer, finalize). Systems' scores and their ranking
+are in ``transparency_scores``.
 
 Routes:
 
 - ``/indicator-sets/`` and ``/indicator-sets/{key}/`` (the indicators grouped by domain and
   subdomain);
 - ``/transparency-assessments/`` (filters incl. ``score_min``/``score_max``), its detail with the
-  breakdown, ``POST`` to start one, ``POST …/{id}/answers/`` and ``POST …/{id}/finalize/``;
-- ``/transparency-scores/`` (systems ranked by score, ``score_min``/``score_max``, ``team``;
-  retired systems only with ``include_retired=true``) and ``/transparency-scores/{slug}/`` (one
-  system's score, both parts, and its history: a time series bounded by ``since``/``until`` and
-  ``limit``, at most ``MAX_HISTORY_POINTS`` points, with ``history_next`` for the rest).
+  breakdown, ``POST`` to start one, ``POST …/{id}/answers/`` and ``POST …/{id}/finalize/``.
 
 Lists read the names they show as annotations of their one query, so a page costs the same
 however many rows it holds. Writes go through ``governance.services.transparency``.
@@ -23,11 +19,9 @@ from decimal import Decimal
 
 import django_filters
 from django.db.models import Count, F, Prefetch
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import exceptions, serializers, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from governance import choices
@@ -41,7 +35,6 @@ from governance.models import (
     TransparencyAssessment,
 )
 from governance.services import transparency as services
-from governance.services import transparency_systems
 
 MAX_TEXT = 20_000
 MAX_ANSWERS = 500
@@ -246,7 +239,7 @@ class AssessmentDetailSerializer(AssessmentSerializer):
         read_only_fields = fields
 
     def get_breakdown(self, assessment) -> dict:
-        return _plain(services.breakdown(assessment))
+        return plain(services.breakdown(assessment))
 
 
 class StartSerializer(serializers.Serializer):
@@ -438,15 +431,12 @@ class TransparencyAssessmentViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelV
         return self._fresh(assessment)
 
 
-# --- System scores and ranking --------------------------------------------------------------------
-
-
-def _plain(value):
+def plain(value):
     """Decimals as numbers, dates as ISO strings, model instances as ids: JSON from service dicts."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, Decimal):
         return float(value)
     if hasattr(value, "isoformat"):
@@ -454,199 +444,3 @@ def _plain(value):
     if hasattr(value, "pk"):
         return value.pk
     return value
-
-
-class RankedSystemSerializer(serializers.ModelSerializer):
-    team = serializers.CharField(source="owning_team.slug", read_only=True, help_text="Owning team slug.")
-    score = serializers.DecimalField(
-        source="transparency_score",
-        max_digits=5,
-        decimal_places=2,
-        read_only=True,
-        help_text="System score (%).",
-    )
-    deployment = serializers.DecimalField(
-        source="transparency_deployment",
-        max_digits=5,
-        decimal_places=2,
-        read_only=True,
-        allow_null=True,
-        help_text="Deployment part (%): the latest final assessment on the current deployment set.",
-    )
-    models = serializers.DecimalField(
-        source="transparency_models",
-        max_digits=5,
-        decimal_places=2,
-        read_only=True,
-        allow_null=True,
-        help_text="Models part (%): the linked models' latest final FMTI-style scores, primary weighing 2.",
-    )
-    basis = serializers.CharField(
-        source="transparency_basis",
-        read_only=True,
-        help_text="deployment_and_models, deployment_only or models_only.",
-    )
-
-    class Meta:
-        model = AISystem
-        fields = [
-            "slug",
-            "name",
-            "team",
-            "lifecycle_stage",
-            "retired_on",
-            "score",
-            "deployment",
-            "models",
-            "basis",
-        ]
-        read_only_fields = fields
-
-
-class RankingFilter(django_filters.FilterSet):
-    score_min = django_filters.NumberFilter(
-        method="noop", min_value=0, max_value=100, help_text="System score (%) at least this."
-    )
-    score_max = django_filters.NumberFilter(
-        method="noop", min_value=0, max_value=100, help_text="System score (%) at most this."
-    )
-    team = django_filters.CharFilter(field_name="owning_team__slug", help_text="Owning team slug.")
-    include_retired = django_filters.TypedChoiceFilter(
-        method="keep_retired_choice",
-        choices=[("true", "true"), ("false", "false")],
-        coerce=lambda value: value == "true",
-        empty_value=False,
-        error_messages={"invalid_choice": "Must be true or false."},
-        help_text="true: rank retired systems too (left out by default).",
-    )
-
-    class Meta:
-        model = AISystem
-        fields = ["team"]
-
-    def noop(self, queryset, name, value):
-        return queryset  # the ranking service applies the bounds
-
-    @extend_schema_field({"type": "string", "enum": ["true", "false"], "default": "false"})
-    def keep_retired_choice(self, queryset, name, value):
-        return queryset  # the ranking service leaves retired systems out unless asked
-
-    def clean_bounds(self) -> tuple:
-        data = self.form.cleaned_data
-        low, high = data.get("score_min"), data.get("score_max")
-        if low is not None and high is not None and low > high:
-            raise exceptions.ValidationError({"score_max": ["Must not be below score_min."]})
-        return low, high
-
-
-class RankingPagination(StableCursorPagination):
-    ordering = ("-transparency_score", "name", "pk")
-
-
-MAX_HISTORY_POINTS = 1000
-
-
-class HistoryPagination(CursorPagination):
-    """A score history is a time series: oldest first, up to ``limit`` points (default and most
-    ``MAX_HISTORY_POINTS``) a response, ``cursor`` for the next ones."""
-
-    ordering = ("assessed_on", "pk")
-    page_size = MAX_HISTORY_POINTS
-    page_size_query_param = "limit"
-    max_page_size = MAX_HISTORY_POINTS
-
-
-class HistoryQuerySerializer(serializers.Serializer):
-    since = serializers.DateField(required=False, help_text="Only assessments on or after this date.")
-    until = serializers.DateField(required=False, help_text="Only assessments on or before this date.")
-    limit = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=MAX_HISTORY_POINTS,
-        help_text=f"History points a response, 1 to {MAX_HISTORY_POINTS} (default).",
-    )
-
-    def validate(self, data):
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            raise serializers.ValidationError({"until": ["Must not be before since."]})
-        return data
-
-
-_HISTORY_PARAMETERS = [
-    OpenApiParameter("since", OpenApiTypes.DATE, description="History: assessed on or after this date."),
-    OpenApiParameter("until", OpenApiTypes.DATE, description="History: assessed on or before this date."),
-    OpenApiParameter(
-        "limit",
-        OpenApiTypes.INT,
-        description=f"History points a response, 1 to {MAX_HISTORY_POINTS} (default); "
-        "follow history_next for the rest.",
-    ),
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="From history_next."),
-]
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Rank the AI systems visible to you by transparency score, highest first"),
-    retrieve=extend_schema(
-        summary="A system's transparency score (deployment part, models part, combination) and history",
-        description="Works for retired systems too. ``history`` holds the final assessments within "
-        "``since``..``until``, oldest first, at most ``limit`` of them; ``history_next`` links to "
-        "the next points (null on the last page). 400 with field messages for a bad window or limit.",
-        parameters=_HISTORY_PARAMETERS,
-        responses={200: {"type": "object"}},
-    ),
-)
-class TransparencyScoreViewSet(viewsets.ReadOnlyModelViewSet):
-    """A system's transparency score combines its latest final deployment-set assessment (0.7) with
-    the latest final foundation-model assessments of the models it uses (0.3), or whichever part
-    exists; ``basis`` says which. Systems with no score are left out of the ranking, and so are
-    retired systems unless ``include_retired=true``."""
-
-    queryset = AISystem.objects.all()
-    serializer_class = RankedSystemSerializer
-    filterset_class = RankingFilter
-    pagination_class = RankingPagination
-    lookup_field = "slug"
-
-    def get_queryset(self):
-        return AISystem.objects.visible_to(self.request.user)
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        filterset = RankingFilter(self.request.query_params, queryset=queryset, request=self.request)
-        if not filterset.is_valid():
-            raise exceptions.ValidationError(filterset.errors)
-        low, high = filterset.clean_bounds()
-        ranked = services.ranking(
-            user=self.request.user,
-            min_score=low,
-            max_score=high,
-            include_retired=filterset.form.cleaned_data.get("include_retired") or False,
-        )
-        team = filterset.form.cleaned_data.get("team")
-        if team:
-            ranked = ranked.filter(owning_team__slug=team)
-        return ranked.select_related("owning_team")
-
-    def retrieve(self, request, *args, **kwargs):
-        system = self.get_object()
-        params = HistoryQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        window = {key: params.validated_data.get(key) for key in ("since", "until")}
-        paginator = HistoryPagination()
-        rows = paginator.paginate_queryset(
-            transparency_systems.history_rows(system=system, **window), request, view=None
-        )
-        return Response(
-            {
-                "system": system.slug,
-                "system_name": system.name,
-                "lifecycle_stage": system.lifecycle_stage,
-                "retired_on": _plain(system.retired_on),
-                **_plain(services.system_score(system)),
-                "history": _plain([transparency_systems.history_point(row) for row in rows]),
-                "history_next": paginator.get_next_link(),
-            }
-        )

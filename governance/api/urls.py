@@ -12,6 +12,7 @@ from governance.api import (
     risks,
     soa,
     transparency,
+    transparency_scores,
     views,
 )
 
@@ -43,7 +44,9 @@ router.register(
     transparency.TransparencyAssessmentViewSet,
     basename="transparency-assessment",
 )
-router.register("transparency-scores", transparency.TransparencyScoreViewSet, basename="transparency-score")
+router.register(
+    "transparency-scores", transparency_scores.TransparencyScoreViewSet, basename="transparency-score"
+)
 
 urlpatterns = [
     path("coverage/", coverage.CoverageView.as_view(), name="coverage"),
