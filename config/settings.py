@@ -174,6 +174,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No online validator badge (it would load an image from validator.swagger.io).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # The admin's fonts instead of the web fonts ReDoc's theme names (served by no one here).
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": '"Segoe UI", system-ui, Roboto, "Helvetica Neue", Arial, sans-serif',
+                "headings": {
+                    "fontFamily": '"Segoe UI", system-ui, Roboto, "Helvetica Neue", Arial, sans-serif'
+                },
+            }
+        }
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SECURITY": [{"BearerToken": []}],
