@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from governance import views
 from governance.api import docs
+from governance.api.root import ApiRootView
 
 admin.site.site_header = "Verity governance register"
 admin.site.site_title = "Verity"
@@ -14,6 +15,7 @@ urlpatterns = [
     # Nothing public lives at the root: the admin's "View site" and a bare host lead to the register.
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
+    path("api/v1/", ApiRootView.as_view(), name="api-root"),
     path("api/v1/", include("governance.api.urls")),
     path("api/v1/", include("incidents.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,5 +1,5 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from governance.api import (
     controls,
@@ -16,7 +16,8 @@ from governance.api import (
     views,
 )
 
-router = DefaultRouter()
+# The API's index is config.urls' ``api-root``, built from every router and URL module.
+router = SimpleRouter()
 router.register("ai-systems", views.AISystemViewSet, basename="ai-system")
 router.register("ai-models", views.AIModelViewSet, basename="ai-model")
 router.register("teams", views.TeamViewSet, basename="team")

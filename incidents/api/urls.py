@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from incidents.api import evaluations, references, views
 
-# A SimpleRouter: the API root view is governance's (``/api/v1/``).
+# The API's index (``/api/v1/``) lists these routes with every other (governance.api.root).
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("evaluation-runs", evaluations.EvaluationRunViewSet, basename="evaluation-run")
