@@ -1,21 +1,15 @@
 """Permissions come from Verity roles, not from per-user or per-group permission rows.
 
 Django's ModelBackend runs two permission queries per request; with roles as the only source of
-permissions (governance/roles.py) they are a set lookup on the role names, which the token
-authentication loads with the token itself. The role groups' database permissions are kept in
-step by ``migrate`` so that the admin's user pages show the same thing.
+permissions (the tables each app declares to governance/roles.py) they are a set lookup on the
+role names, which the token authentication loads with the token itself. The role groups'
+database permissions are kept in step by ``migrate`` so that the admin's user pages show the same
+thing.
 """
-
-from functools import lru_cache
 
 from django.contrib.auth.backends import ModelBackend
 
-from governance.roles import permission_names
-
-
-@lru_cache(maxsize=16)
-def permissions_of(roles: frozenset[str]) -> frozenset[str]:
-    return frozenset(name for role in roles for name in permission_names(role))
+from governance.roles import permissions_of
 
 
 class RolePermissionBackend(ModelBackend):
