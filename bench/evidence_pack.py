@@ -161,7 +161,7 @@ def build_once() -> dict:
     from governance.packs import report
 
     started = time.perf_counter()
-    report.warm_up()  # as every worker process does when it starts (governance.pack_tasks)
+    report.warm_up()  # as every worker process does when it starts (governance.tasks.packs)
     warm_up = time.perf_counter() - started
     rss_before = _peak_rss_mb()
     started = time.perf_counter()

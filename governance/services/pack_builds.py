@@ -61,7 +61,7 @@ def request_pack(
     pack = _record(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
 
     def enqueue():
-        from governance.pack_tasks import build_evidence_pack
+        from governance.tasks.packs import build_evidence_pack
 
         build_evidence_pack.delay(pack.pk)
 

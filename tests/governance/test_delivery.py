@@ -12,9 +12,9 @@ from django.core import mail
 from django.utils import timezone
 
 from governance.choices import NotificationChannel, NotificationKind, NotificationStatus
-from governance.delivery_tasks import deliver_due, send_digests
 from governance.models import Notification
 from governance.services import delivery
+from governance.tasks.delivery import deliver_due, send_digests
 from tests.factories import NotificationFactory, UserFactory, WebhookEndpointFactory
 from tests.worker import Answer, WebhookReceiver
 
@@ -314,8 +314,8 @@ def test_the_sweep_takes_due_rows_once_and_skips_the_others():
 def test_the_sweep_task_hands_each_due_row_to_a_delivery(monkeypatch):
     rows = [pending(next_attempt_at=timezone.now() - datetime.timedelta(seconds=1)) for _ in range(3)]
     queued = []
-    monkeypatch.setattr("governance.delivery_tasks.deliver_notification.delay", queued.append)
-    monkeypatch.setattr("governance.delivery_tasks.SWEEP_BATCH", 2)
+    monkeypatch.setattr("governance.tasks.delivery.deliver_notification.delay", queued.append)
+    monkeypatch.setattr("governance.tasks.delivery.SWEEP_BATCH", 2)
     assert deliver_due() == 3
     assert sorted(queued) == sorted(row.pk for row in rows)
 
@@ -370,7 +370,7 @@ def test_the_digest_task_delivers_the_digests_it_writes(monkeypatch, settings):
     settings.VERITY_DIGEST_HOUR = 0
     pending(channel=NotificationChannel.EMAIL, in_digest=True)
     queued = []
-    monkeypatch.setattr("governance.delivery_tasks.deliver_notification.delay", queued.append)
+    monkeypatch.setattr("governance.tasks.delivery.deliver_notification.delay", queued.append)
     assert send_digests() == 1
     assert Notification.objects.get(pk=queued[0]).kind == "digest"
     assert send_digests() == 0

@@ -176,7 +176,7 @@ URL = "/api/v1/evidence-packs/"
 
 @pytest.fixture
 def run_tasks_now(monkeypatch):
-    from governance import pack_tasks
+    from governance.tasks import packs as pack_tasks
 
     monkeypatch.setattr(
         pack_tasks.build_evidence_pack, "delay", lambda pk: pack_tasks.build_evidence_pack(pk)

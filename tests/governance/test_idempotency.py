@@ -17,7 +17,7 @@ from governance.api import views
 from governance.choices import TokenScope
 from governance.models import AISystem, ChangeEvent, Evidence, IdempotencyRecord
 from governance.services import idempotency, tokens
-from governance.tasks import purge_idempotency_keys
+from governance.tasks.idempotency import purge_idempotency_keys
 from tests.factories import system_payload
 from tests.governance.evidence_helpers import FIELDS, make_pdf, raw_multipart
 from tests.http import post_json

@@ -194,7 +194,7 @@ def test_it_scans_with_a_fixed_number_of_statements(people):
 
 def test_it_runs_the_scans_from_the_beat_tasks(people):
     from config.celery import app
-    from governance import review_tasks
+    from governance.tasks import reviews as review_tasks
 
     _review(people, due_in=-DAY)
     assert {"governance.tasks.scan_reviews", "governance.tasks.scan_evidence_expiry"} <= set(app.tasks)

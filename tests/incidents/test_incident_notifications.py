@@ -13,7 +13,7 @@ from incidents.api.serializers import ACTIVE_STATUSES, resolve_breached_q, respo
 from incidents.models import Incident
 from incidents.services import clock_scans, lifecycle, notification_receivers
 from incidents.services import incidents as services
-from incidents.tasks import scan_incident_clocks
+from incidents.tasks.clocks import scan_incident_clocks
 from tests.factories import AISystemFactory, IncidentFactory, TeamFactory, UserFactory
 
 HOUR = datetime.timedelta(hours=1)

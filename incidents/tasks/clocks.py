@@ -1,4 +1,4 @@
-"""Celery tasks of the incidents app: thin wrappers, the work lives in services."""
+"""The incident clock scan: a thin wrapper around ``incidents.services.clock_scans``."""
 
 from celery import shared_task
 
