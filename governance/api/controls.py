@@ -10,89 +10,14 @@ from __future__ import annotations
 import django_filters
 from django.db.models import F, Prefetch, Q
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field, extend_schema_view
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
+from governance.api.fields import AnnotatedSlugRelatedField, user_field
 from governance.api.views import ServiceModelViewSet, crud_summaries
-from governance.models import AISystem, Control, ControlImplementation, Requirement, User
-from governance.models.inventory import PEOPLE
+from governance.models import AISystem, Control, ControlImplementation, Requirement
 from governance.services import controls as services
-
-# --- Fields shared with the risk API ------------------------------------------------------------
-
-
-class AnnotatedSlugRelatedField(serializers.SlugRelatedField):
-    """A reference written as a slug, code or username and read from an annotation when the row has
-    one (``with_names()`` in the views), so rendering a list needs no query per row.
-
-    With ``visible=True`` a write may only name objects the caller can see: any other answers
-    "does not exist", exactly like an unknown slug.
-    """
-
-    def __init__(self, *, annotation: str, visible: bool = False, **kwargs):
-        self.annotation = annotation
-        self.visible = visible
-        super().__init__(**kwargs)
-
-    def get_attribute(self, instance):
-        if hasattr(instance, self.annotation):
-            return getattr(instance, self.annotation)
-        return super().get_attribute(instance)
-
-    def to_representation(self, value):
-        return value if isinstance(value, str) else super().to_representation(value)
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        request = self.context.get("request")
-        if self.visible and request is not None:
-            queryset = queryset.visible_to(request.user)
-        return queryset
-
-
-def user_field(**kwargs) -> AnnotatedSlugRelatedField:
-    """An optional person (never a service account), written and read as a username."""
-    return AnnotatedSlugRelatedField(
-        annotation="owner_username",
-        slug_field="username",
-        queryset=User.objects.filter(**PEOPLE),
-        allow_null=True,
-        required=False,
-        **kwargs,
-    )
-
-
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
-class RelatedCodesField(serializers.Field):
-    """A many-to-many relation as a list of codes: read from the prefetched rows, written as codes
-    resolved in one query to ids (an unknown code is a field message)."""
-
-    default_error_messages = {
-        "not_a_list": "Expected a list of codes.",
-        "unknown": "Unknown code(s): {codes}.",
-    }
-
-    def __init__(self, *, queryset, slug_field: str = "code", **kwargs):
-        self.queryset = queryset
-        self.slug_field = slug_field
-        super().__init__(**kwargs)
-
-    def to_representation(self, manager):
-        return [getattr(obj, self.slug_field) for obj in manager.all()]
-
-    def to_internal_value(self, data) -> list[int]:
-        if not isinstance(data, list) or not all(isinstance(code, str) for code in data):
-            self.fail("not_a_list")
-        codes = list(dict.fromkeys(data))
-        ids = dict(
-            self.queryset.filter(**{f"{self.slug_field}__in": codes}).values_list(self.slug_field, "pk")
-        )
-        unknown = [code for code in codes if code not in ids]
-        if unknown:
-            self.fail("unknown", codes=", ".join(unknown))
-        return [ids[code] for code in codes]
-
 
 # --- Controls -----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
-from governance.api.controls import AnnotatedSlugRelatedField, RelatedCodesField, user_field
+from governance.api.fields import AnnotatedSlugRelatedField, RelatedCodesField, user_field
 from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.models import AISystem, Control, Risk
 from governance.services import risks as services

@@ -1,52 +1,16 @@
 """API shapes of the governance objects.
 
 Serializers validate input shape and resolve references; writes go through the services.
-``AISystemSerializer`` renders with a hand-written ``to_representation``: a page of 50 systems is
-the hottest path in the API and DRF's per-field machinery would dominate it. A test keeps the
-hand-written output and the declared fields identical.
+``AISystemSerializer`` renders through ``FastRepresentation`` (a page of 50 systems is the hottest
+path in the API), from the fields declared here.
 """
 
-import copy
-
-from django.utils import timezone
 from rest_framework import serializers
 
+from governance.api.fields import AnnotatedSlugRelatedField
+from governance.api.representation import FastRepresentation
 from governance.models import AIModel, AISystem, SystemModel, Team, User
 from governance.models.inventory import PEOPLE, load_link_rows
-
-
-def iso_datetime(value):
-    """A datetime as DRF writes it (UTC as ``Z``), or ``None``."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()  # DRF renders in the current time zone (UTC)
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-class BuiltFieldsCache:
-    """For a ``ModelSerializer`` whose fields do not depend on the request: builds them from the
-    model once per class and hands each instance copies, as DRF does for declared fields.
-
-    DRF rebuilds every field from model introspection on each instantiation; for a serializer
-    of forty fields that costs more than the INSERT it validates for.
-    """
-
-    def get_fields(self):
-        cls = type(self)
-        built = cls.__dict__.get("_built_fields")
-        if built is None:
-            built = super().get_fields()
-            cls._built_fields = built
-        return copy.deepcopy(built)
-
-
-def _related(system, relation: str, attribute: str):
-    """A related object's name, from the ``with_related()`` annotation when the row has it."""
-    annotated = f"{relation}_{attribute}"
-    if hasattr(system, annotated):
-        return getattr(system, annotated)
-    related = getattr(system, relation)
-    return getattr(related, attribute) if related is not None else None
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -104,10 +68,17 @@ class AISystemListSerializer(serializers.ListSerializer):
         return super().to_representation(systems)
 
 
-class AISystemSerializer(serializers.ModelSerializer):
-    owning_team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
-    business_owner = serializers.SlugRelatedField(queryset=User.objects.filter(**PEOPLE), **_USER_FIELD)
-    technical_owner = serializers.SlugRelatedField(queryset=User.objects.filter(**PEOPLE), **_USER_FIELD)
+class AISystemSerializer(FastRepresentation, serializers.ModelSerializer):
+    # Read from the with_related() annotations of the list query.
+    owning_team = AnnotatedSlugRelatedField(
+        annotation="owning_team_slug", slug_field="slug", queryset=Team.objects.all()
+    )
+    business_owner = AnnotatedSlugRelatedField(
+        annotation="business_owner_username", queryset=User.objects.filter(**PEOPLE), **_USER_FIELD
+    )
+    technical_owner = AnnotatedSlugRelatedField(
+        annotation="technical_owner_username", queryset=User.objects.filter(**PEOPLE), **_USER_FIELD
+    )
     models = SystemModelSerializer(many=True, source="model_links", required=False)
     # Checked by the model layer after the service normalises case ("de" -> "DE"), so these
     # fields carry no validators of their own here.
@@ -158,34 +129,6 @@ class AISystemSerializer(serializers.ModelSerializer):
         extra_kwargs = {"slug": {"validators": []}}
         list_serializer_class = AISystemListSerializer  # the slug's uniqueness too, once
 
-    def to_representation(self, system):
-        return {
-            "slug": system.slug,
-            "name": system.name,
-            "purpose": system.purpose,
-            "description": system.description,
-            "owning_team": _related(system, "owning_team", "slug"),
-            "business_owner": _related(system, "business_owner", "username"),
-            "technical_owner": _related(system, "technical_owner", "username"),
-            "lifecycle_stage": system.lifecycle_stage,
-            "deployed_on": system.deployed_on.isoformat() if system.deployed_on else None,
-            "retired_on": system.retired_on.isoformat() if system.retired_on else None,
-            "eu_ai_act_class": system.eu_ai_act_class,
-            "annex_iii_area": system.annex_iii_area,
-            "operator_role": system.operator_role,
-            "risk_tier": system.risk_tier,
-            "autonomy_level": system.autonomy_level,
-            "human_oversight": system.human_oversight,
-            "personal_data_categories": list(system.personal_data_categories),
-            "affected_groups": list(system.affected_groups),
-            "jurisdictions": list(system.jurisdictions),
-            "model_card_url": system.model_card_url,
-            "system_prompt_ref": system.system_prompt_ref,
-            "system_prompt_version": system.system_prompt_version,
-            "system_prompt_sha256": system.system_prompt_sha256,
-            "guardrail_config_ref": system.guardrail_config_ref,
-            "tags": list(system.tags),
-            "models": system.link_rows(),
-            "created_at": iso_datetime(system.created_at),
-            "updated_at": iso_datetime(system.updated_at),
-        }
+    def represent_models(self, system) -> list[dict]:
+        # The links of a whole page are loaded in one query (AISystemListSerializer).
+        return system.link_rows()
