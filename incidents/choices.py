@@ -22,6 +22,28 @@ class IncidentStatus(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
 
 
+class SlaStepState(models.TextChoices):
+    """Where one SLA step (respond or resolve) of an incident stands; see ``incidents.clock_rules``."""
+
+    ON_TRACK = "on_track", "on track"
+    OVERDUE = "overdue", "overdue"
+    ON_TIME = "on_time", "on time"
+    LATE = "late", "late"
+    NOT_APPLICABLE = "not_applicable", "not applicable"
+
+
+class ReportState(models.TextChoices):
+    """Where the Art. 73 initial report of an incident stands; see ``incidents.clock_rules``."""
+
+    NOT_SERIOUS = "not_serious", "not a serious incident"
+    NO_DEADLINE = "no_deadline", "no deadline"
+    ON_TRACK = "on_track", "on track"
+    DUE_SOON = "due_soon", "due soon"
+    OVERDUE = "overdue", "overdue"
+    REPORTED_ON_TIME = "reported_on_time", "reported on time"
+    REPORTED_LATE = "reported_late", "reported late"
+
+
 class IncidentSource(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin"

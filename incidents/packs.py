@@ -7,21 +7,17 @@ latest evaluation run per system and benchmark against its limit."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.db.models import Case, CharField, Count, F, Q, Value, When
+from django.db.models import Case, Count, Q, Value, When
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
 
 from governance.admin.charts import percent
 from governance.packs import MAX_REPORT_ROWS, PackScope, ReportPart, register_report_part, register_section
 from governance.packs.audit_log import register_event_scope
 from governance.packs.tables import QueryRows
-from incidents.choices import Severity
+from incidents.choices import ReportState, Severity
 from incidents.models import EvaluationRun, HallucinationFinding, Incident, TimelineEntry
 
 REPORT_MONTHS = 36
-DUE_SOON = timedelta(hours=24)
 
 
 def _period(scope: PackScope, field: str) -> Q:
@@ -42,9 +38,11 @@ def incidents(scope: PackScope):
     fields = [
         "id", "reference", "system__slug", "team__slug", "title", "description", "occurred_at", "detected_at",
         "source", "external_id", "severity", "status", "harm_level", "is_serious", "serious_ground",
-        "report_due_at", "initial_report_sent_at", "complete_report_sent_at", "responded_at", "resolved_at",
+        "report_due_at", "initial_report_sent_at", "complete_report_sent_at", "report_state", "respond_by",
+        "responded_at", "respond_state", "resolve_by", "resolved_at", "resolve_state",
     ]  # fmt: skip
-    yield "incidents/incidents.csv", QueryRows(selected.order_by("id"), fields)
+    rows = selected.with_clocks(scope.moment()).order_by("id")
+    yield "incidents/incidents.csv", QueryRows(rows, fields)
     timeline = TimelineEntry.objects.visible_to(scope.user).filter(incident__in=selected.values("pk"))
     fields = ["id", "incident_id", "incident__reference", "kind", "at", "author__username", "author_label"]
     fields.append("body")
@@ -126,45 +124,41 @@ def incidents_by_month(scope: PackScope) -> ReportPart:
     )
 
 
-_CLOCK_STATES = ("overdue", "due within 24 h", "on track", "reported late", "reported on time", "no deadline")
+# Most urgent first.
+_CLOCK_STATES = (
+    ReportState.OVERDUE,
+    ReportState.DUE_SOON,
+    ReportState.ON_TRACK,
+    ReportState.REPORTED_LATE,
+    ReportState.REPORTED_ON_TIME,
+    ReportState.NO_DEADLINE,
+)
 
 
 def serious_incidents(scope: PackScope) -> ReportPart:
     """Serious incidents (Art. 73) by the state of their reporting clock, the most urgent listed."""
-    now = timezone.now()
-    sent = Q(initial_report_sent_at__isnull=False)
-    clock = Case(
-        When(sent & Q(report_due_at__lt=F("initial_report_sent_at")), then=Value("reported late")),
-        When(sent, then=Value("reported on time")),
-        When(report_due_at__isnull=True, then=Value("no deadline")),
-        When(report_due_at__lt=now, then=Value("overdue")),
-        When(report_due_at__lte=now + DUE_SOON, then=Value("due within 24 h")),
-        default=Value("on track"),
-        output_field=CharField(),
-    )
-    rank = Case(*(When(clock_state=state, then=Value(i)) for i, state in enumerate(_CLOCK_STATES)))
-    serious = _scoped_incidents(scope).filter(is_serious=True).annotate(clock_state=clock)
-    counts = dict(
-        serious.order_by().values_list("clock_state").annotate(n=Count("id")).values_list("clock_state", "n")
-    )
+    rank = Case(*(When(report_state=state.value, then=Value(i)) for i, state in enumerate(_CLOCK_STATES)))
+    serious = _scoped_incidents(scope).filter(is_serious=True).with_clocks(scope.moment())
+    by_state = serious.order_by().values_list("report_state").annotate(n=Count("id"))
+    counts = dict(by_state.values_list("report_state", "n"))
     total = sum(counts.values())
     listed = serious.annotate(rank=rank).order_by("rank", "report_due_at", "id")[:MAX_REPORT_ROWS]
     rows = listed.values_list(
         "reference", "system__slug", "serious_ground", "report_due_rule", "report_due_at",
-        "initial_report_sent_at", "clock_state",
+        "initial_report_sent_at", "report_state",
     )  # fmt: skip
-    states = [s for s in _CLOCK_STATES if counts.get(s)]
+    states = [s for s in _CLOCK_STATES if counts.get(s.value)]
     shown = f"; the {MAX_REPORT_ROWS} most urgent are listed" if total > MAX_REPORT_ROWS else ""
-    summary = ", ".join(f"{counts[s]} {s}" for s in states) or "none"
+    summary = ", ".join(f"{counts[s.value]} {s.label}" for s in states) or "none"
     return ReportPart(
         heading="Serious incidents and their reporting clock",
         text=f"{total} serious incidents (EU AI Act Art. 73): {summary}{shown}.",
         header=("reference", "system", "ground", "rule", "report due", "initial report sent", "clock"),
-        rows=tuple(rows),
+        rows=tuple((*row[:-1], ReportState(row[-1]).label) for row in rows),
         chart={
             "title": "Serious incidents by reporting clock state",
-            "categories": states,
-            "series": [("serious incidents", [counts[s] for s in states])],
+            "categories": [s.label for s in states],
+            "series": [("serious incidents", [counts[s.value] for s in states])],
         },
     )
 

@@ -1,15 +1,41 @@
 """Query sets of the incidents app; ``visible_to(user)`` scopes every read, through the same
 helpers as the governance app's."""
 
+from datetime import datetime
+
 from django.db import models
 
 from governance.querysets import CatalogQuerySet, scoped
+from incidents import clock_rules
 
 
 class IncidentQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Officers, auditors and superusers see every incident; engineers their teams' systems'."""
         return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
+
+    def with_clocks(self, now: datetime):
+        """Each incident's clock states at ``now``: ``respond_state`` and ``resolve_state``
+        (``SlaStepState``) and ``report_state`` (``ReportState``), by the rules of
+        ``incidents.clock_rules``. Every display of a clock state reads these."""
+        return self.annotate(**clock_rules.clock_annotations(now))
+
+    def sla_breached(self, now: datetime, breached: bool = True):
+        """Incidents whose response or resolution SLA is breached at ``now`` (or, with
+        ``breached=False``, is not)."""
+        return _where(self, clock_rules.sla_breached_q(now), breached)
+
+    def report_overdue(self, now: datetime, overdue: bool = True):
+        """Serious incidents whose Art. 73 initial report is overdue at ``now`` (or the others)."""
+        return _where(self, clock_rules.report_overdue_q(now), overdue)
+
+    def report_due_soon(self, now: datetime, due_soon: bool = True):
+        """Serious incidents whose Art. 73 initial report is due soon at ``now`` (or the others)."""
+        return _where(self, clock_rules.report_due_soon_q(now), due_soon)
+
+
+def _where(queryset, condition: models.Q, wanted: bool):
+    return queryset.filter(condition) if wanted else queryset.exclude(condition)
 
 
 class ChildOfIncidentQuerySet(models.QuerySet):

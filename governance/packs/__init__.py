@@ -36,6 +36,14 @@ class PackScope:
     end: datetime.date | None = None
     user: Any = None
     extra: dict = field(default_factory=dict)
+    # The moment the pack describes (its ``generated_at``): clock states are computed as of then.
+    as_of: datetime.datetime | None = None
+
+    def moment(self) -> datetime.datetime:
+        """``as_of``, or now when the scope was built without one."""
+        from django.utils import timezone
+
+        return self.as_of or timezone.now()
 
     def system_queryset(self):
         """The AI systems in scope that ``user`` may read."""

@@ -4,6 +4,7 @@ with its size and SHA-256)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from contextlib import contextmanager
@@ -87,6 +88,7 @@ def write_pack(scope: PackScope, fileobj: BinaryIO) -> dict:
     sections.register()
     report.register()
     generated_at = timezone.now()
+    scope = dataclasses.replace(scope, as_of=scope.as_of or generated_at)
     writer = PackWriter(fileobj)
     try:
         with consistent_snapshot():

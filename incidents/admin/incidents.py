@@ -11,16 +11,13 @@ from django.utils.html import format_html
 from governance.admin.history import ChangeHistoryMixin
 from governance.exceptions import Conflict
 from incidents import choices
+from incidents.clock_rules import BREACHED_STEP_STATES, RESOLVE, RESPOND, clocks_running_q
 from incidents.models import CorrectiveAction, Incident, TimelineEntry
 from incidents.services import corrective, incidents, lifecycle
-from incidents.services.clocks import DeadlineStatus
 
-OPEN = [
-    choices.IncidentStatus.REPORTED,
-    choices.IncidentStatus.TRIAGED,
-    choices.IncidentStatus.INVESTIGATING,
-    choices.IncidentStatus.MITIGATED,
-]
+ReportState = choices.ReportState
+StepState = choices.SlaStepState
+LATE_COLOUR, SOON_COLOUR, FINE_COLOUR = "#cf222e", "#9a6700", "#1a7f37"
 SEVERITY_RANK = Case(
     *(When(severity=level.value, then=Value(rank)) for rank, level in enumerate(choices.Severity)),
     output_field=IntegerField(),
@@ -28,7 +25,7 @@ SEVERITY_RANK = Case(
 
 
 class OpenFilter(admin.SimpleListFilter):
-    """The triage queue shows open incidents unless asked otherwise."""
+    """The triage queue shows active incidents (their SLA clocks run) unless asked otherwise."""
 
     title = "queue"
     parameter_name = "queue"
@@ -37,7 +34,7 @@ class OpenFilter(admin.SimpleListFilter):
         return [("open", "Open"), ("all", "All")]
 
     def queryset(self, request, queryset):
-        return queryset if self.value() == "all" else queryset.filter(status__in=OPEN)
+        return queryset if self.value() == "all" else queryset.filter(clocks_running_q())
 
     def choices(self, changelist):
         for value, label in self.lookup_choices:
@@ -161,11 +158,12 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        # Triage order: most severe first, then oldest.
+        # Triage order: most severe first, then oldest; the columns read the clock states.
         return (
             super()
             .get_queryset(request)
             .visible_to(request.user)
+            .with_clocks(timezone.now())
             .annotate(severity_rank=SEVERITY_RANK)
             .order_by("severity_rank", "created_at")
         )
@@ -206,26 +204,11 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
 
     @admin.display(description="Art. 73")
     def art73(self, incident):
-        if not incident.is_serious or incident.report_due_at is None:
-            return "—"
-        if incident.initial_report_sent_at:
-            return "reported"
-        return _due_badge(incident)
+        return _report_badge(incident)
 
     @admin.display(description="SLA")
     def sla(self, incident):
-        now = timezone.now()
-        late = [
-            name
-            for name, due, done in (
-                ("respond", incident.respond_by, incident.responded_at),
-                ("resolve", incident.resolve_by, incident.resolved_at),
-            )
-            if due and done is None and due < now
-        ]
-        return (
-            format_html('<strong style="color:#cf222e">{} late</strong>', " & ".join(late)) if late else "ok"
-        )
+        return sla_text(incident)
 
     @admin.display(description="reporting to the authority")
     def art73_panel(self, incident):
@@ -238,7 +221,7 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
             "(widespread infringement)" if incident.widespread_infringement else "",
             incident.report_due_at.strftime("%Y-%m-%d %H:%M") if incident.report_due_at else "—",
             incident.report_due_rule or "—",
-            _due_badge(incident),
+            _report_badge(incident),
             incident.initial_report_sent_at or "—",
             incident.complete_report_sent_at or "—",
             incident.authority_reference or "—",
@@ -313,16 +296,42 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         self._transition(request, queryset, choices.IncidentStatus.CLOSED)
 
 
-def _due_badge(incident) -> str:
-    if incident.report_due_at is None:
+_STEP_TEXT = {
+    (RESPOND.name, StepState.OVERDUE): "respond overdue",
+    (RESPOND.name, StepState.LATE): "responded late",
+    (RESOLVE.name, StepState.OVERDUE): "resolve overdue",
+    (RESOLVE.name, StepState.LATE): "resolved late",
+}
+
+
+def sla_text(incident) -> str:
+    """The SLA column: the breached steps ("responded late & resolve overdue"), else "on track"
+    while a step is still running, else "on time"; "—" when neither step applies."""
+    states = {RESPOND.name: incident.respond_state, RESOLVE.name: incident.resolve_state}
+    breached = [_STEP_TEXT[name, state] for name, state in states.items() if state in BREACHED_STEP_STATES]
+    if breached:
+        return format_html('<strong style="color:{}">{}</strong>', LATE_COLOUR, " & ".join(breached))
+    if StepState.ON_TRACK in states.values():
+        return "on track"
+    if StepState.ON_TIME in states.values():
+        return "on time"
+    return "—"
+
+
+def _report_badge(incident) -> str:
+    """The Art. 73 column and panel: the report state, with the time left or overdue while the
+    initial report is pending. Its class names the state (``art73-<report_state>``)."""
+    state = ReportState(incident.report_state)
+    if state == ReportState.NOT_SERIOUS:
         return "—"
-    left = incident.report_due_at - timezone.now()
-    if left.total_seconds() < 0:
-        state, colour = DeadlineStatus.OVERDUE, "#cf222e"
-    elif left.total_seconds() <= 24 * 3600:
-        state, colour = DeadlineStatus.DUE_SOON, "#9a6700"
-    else:
-        state, colour = DeadlineStatus.ON_TRACK, "#1a7f37"
-    hours = int(abs(left.total_seconds()) // 3600)
-    text = f"{hours // 24} d {hours % 24} h {'overdue' if left.total_seconds() < 0 else 'left'}"
-    return format_html('<strong class="art73-{}" style="color:{}">{}</strong>', state, colour, text)
+    colour = {
+        ReportState.OVERDUE: LATE_COLOUR,
+        ReportState.REPORTED_LATE: LATE_COLOUR,
+        ReportState.DUE_SOON: SOON_COLOUR,
+    }.get(state, FINE_COLOUR)
+    text = state.label
+    if state in (ReportState.OVERDUE, ReportState.DUE_SOON, ReportState.ON_TRACK):
+        left = incident.report_due_at - timezone.now()
+        hours = int(abs(left.total_seconds()) // 3600)
+        text = f"{hours // 24} d {hours % 24} h {'overdue' if state == ReportState.OVERDUE else 'left'}"
+    return format_html('<strong class="art73-{}" style="color:{}">{}</strong>', state.value, colour, text)

@@ -10,19 +10,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents import choices
-from incidents.api.serializers import (
-    report_due_soon_q,
-    report_overdue_q,
-    resolve_breached_q,
-    respond_breached_q,
-)
 from incidents.models import Incident
 
 Status = choices.IncidentStatus
-
-
-def _boolean_q(queryset, value, q: Q):
-    return queryset.filter(q) if value else queryset.exclude(q)
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -36,14 +26,15 @@ class IncidentFilter(django_filters.FilterSet):
     )
     overdue = django_filters.BooleanFilter(
         method="filter_overdue",
-        help_text="true: serious, the Art. 73 report due date has passed and no complete report was sent.",
+        help_text="true: report_state is overdue (serious, no initial Art. 73 report, its deadline passed).",
     )
     report_due_soon = django_filters.BooleanFilter(
         method="filter_report_due_soon",
-        help_text="true: serious, no complete report yet, and the report is due within 24 hours.",
+        help_text="true: report_state is due_soon (serious, no initial report, due within 24 hours).",
     )
     sla_breached = django_filters.BooleanFilter(
-        method="filter_sla_breached", help_text="true: the response or resolution SLA is breached."
+        method="filter_sla_breached",
+        help_text="true: the response or resolution SLA is breached (a state late or overdue in `sla`).",
     )
     occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
@@ -60,14 +51,13 @@ class IncidentFilter(django_filters.FilterSet):
         fields = ["severity", "status"]
 
     def filter_overdue(self, queryset, name, value):
-        return _boolean_q(queryset, value, report_overdue_q(timezone.now()))
+        return queryset.report_overdue(timezone.now(), value)
 
     def filter_report_due_soon(self, queryset, name, value):
-        return _boolean_q(queryset, value, report_due_soon_q(timezone.now()))
+        return queryset.report_due_soon(timezone.now(), value)
 
     def filter_sla_breached(self, queryset, name, value):
-        now = timezone.now()
-        return _boolean_q(queryset, value, respond_breached_q(now) | resolve_breached_q(now))
+        return queryset.sla_breached(timezone.now(), value)
 
     def search(self, queryset, name, value):
         value = value.strip()

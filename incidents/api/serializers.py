@@ -1,18 +1,15 @@
 """Serializers of the incident API: the incident, its update, lifecycle transition, timeline,
-corrective-action, Art. 73 and similarity bodies, and the clock states (SLA, report due) that the
-representation and the filters share.
+corrective-action, Art. 73 and similarity bodies.
 
-A list reads the names it shows (system, team, reporter, original of a duplicate) as annotations
-of its one query, so a page costs the same number of queries however many rows it holds.
+A list reads the names it shows (system, team, reporter, original of a duplicate) and the clock
+states (``IncidentQuerySet.with_clocks``) as annotations of its one query, so a page costs the
+same number of queries however many rows it holds.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from django.db.models import F, Q
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
@@ -23,6 +20,7 @@ from governance.models.inventory import PEOPLE
 from governance.querysets import system_visible_to
 from governance.services import inventory
 from incidents import choices
+from incidents.clock_rules import BREACHED_STEP_STATES
 from incidents.models import CorrectiveAction, Incident
 from incidents.services import lifecycle
 
@@ -31,47 +29,6 @@ Status = choices.IncidentStatus
 REFERENCE_PATTERN = re.compile(r"INC-[0-9]{4}-[0-9]{1,10}")
 _SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,80}")
 _MAX_ID = 2**63 - 1
-
-# Not yet resolved and not set aside: the SLA clocks still run for these.
-ACTIVE_STATUSES = (Status.REPORTED, Status.TRIAGED, Status.INVESTIGATING, Status.MITIGATED)
-DUE_SOON = timedelta(hours=24)
-
-
-# --- Clock states, shared by the representation and the filters ---------------------------------
-
-
-def respond_breached_q(now) -> Q:
-    late = Q(responded_at__gt=F("respond_by"))
-    waiting = Q(responded_at__isnull=True, status__in=ACTIVE_STATUSES, respond_by__lt=now)
-    return late | waiting
-
-
-def resolve_breached_q(now) -> Q:
-    late = Q(resolved_at__gt=F("resolve_by"))
-    waiting = Q(resolved_at__isnull=True, status__in=ACTIVE_STATUSES, resolve_by__lt=now)
-    return late | waiting
-
-
-# The Art. 73 deadline is met by the initial report (Art. 73(5) lets an incomplete first report
-# be completed later), so an incident stops being due once that has been sent.
-def report_overdue_q(now) -> Q:
-    return Q(is_serious=True, initial_report_sent_at__isnull=True, report_due_at__lt=now)
-
-
-def report_due_soon_q(now) -> Q:
-    return Q(
-        is_serious=True,
-        initial_report_sent_at__isnull=True,
-        report_due_at__gte=now,
-        report_due_at__lte=now + DUE_SOON,
-    )
-
-
-def _breached(done_at, due_by, status_value, now) -> bool:
-    if done_at is not None:
-        return done_at > due_by
-    return status_value in ACTIVE_STATUSES and now > due_by
-
 
 # --- Fields -------------------------------------------------------------------------------------
 
@@ -158,11 +115,19 @@ def _named_choices(name: str, choice_list: list[tuple[str, str]]):
 
 IncidentStatusField = _named_choices("IncidentStatus", Status.choices)
 SeriousGroundField = _named_choices("SeriousIncidentGround", choices.SeriousIncidentGround.choices())
+SlaStepStateField = _named_choices("SlaStepState", choices.SlaStepState.choices)
+ReportStateField = _named_choices("ReportState", choices.ReportState.choices)
 
 
 class SlaSerializer(serializers.Serializer):
-    respond_breached = serializers.BooleanField()
-    resolve_breached = serializers.BooleanField()
+    respond_state = SlaStepStateField(
+        choices=choices.SlaStepState.choices, help_text="Where the response stands against its SLA."
+    )
+    respond_breached = serializers.BooleanField(help_text="Responded late, or overdue.")
+    resolve_state = SlaStepStateField(
+        choices=choices.SlaStepState.choices, help_text="Where the resolution stands against its SLA."
+    )
+    resolve_breached = serializers.BooleanField(help_text="Resolved late, or overdue.")
 
 
 # --- Incidents ----------------------------------------------------------------------------------
@@ -193,6 +158,11 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
     )
     allowed_transitions = serializers.SerializerMethodField()
     sla = serializers.SerializerMethodField()
+    report_state = ReportStateField(
+        choices=choices.ReportState.choices,
+        read_only=True,
+        help_text="Where the Art. 73 initial report stands (the deadline is met by the initial report).",
+    )
     report_overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -223,6 +193,7 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
             "initial_report_sent_at",
             "complete_report_sent_at",
             "authority_reference",
+            "report_state",
             "report_overdue",
             "respond_by",
             "resolve_by",
@@ -271,9 +242,6 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
         }
         validators = []  # the time order and the external id are the service's to check
 
-    def _now(self):
-        return self.context.setdefault("now", timezone.now())
-
     def to_representation(self, incident):
         """The declared fields, written out by hand: a page of 50 incidents through DRF's
         per-field machinery costs more than the query behind it, and building those fields
@@ -309,6 +277,7 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
             "initial_report_sent_at": _iso(incident.initial_report_sent_at),
             "complete_report_sent_at": _iso(incident.complete_report_sent_at),
             "authority_reference": incident.authority_reference,
+            "report_state": incident.report_state,
             "report_overdue": self.get_report_overdue(incident),
             "respond_by": _iso(incident.respond_by),
             "resolve_by": _iso(incident.resolve_by),
@@ -322,21 +291,19 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
     def get_allowed_transitions(self, incident) -> list[str]:
         return lifecycle.allowed_transitions(incident.status)
 
+    # The clock states are annotations of the query (``Incident.objects.with_clocks(now)``):
+    # the view reads every incident it renders through it.
     @extend_schema_field(SlaSerializer)
     def get_sla(self, incident) -> dict:
-        now = self._now()
         return {
-            "respond_breached": _breached(incident.responded_at, incident.respond_by, incident.status, now),
-            "resolve_breached": _breached(incident.resolved_at, incident.resolve_by, incident.status, now),
+            "respond_state": incident.respond_state,
+            "respond_breached": incident.respond_state in BREACHED_STEP_STATES,
+            "resolve_state": incident.resolve_state,
+            "resolve_breached": incident.resolve_state in BREACHED_STEP_STATES,
         }
 
     def get_report_overdue(self, incident) -> bool:
-        return bool(
-            incident.is_serious
-            and incident.initial_report_sent_at is None
-            and incident.report_due_at is not None
-            and incident.report_due_at < self._now()
-        )
+        return incident.report_state == choices.ReportState.OVERDUE
 
 
 class IncidentUpdateSerializer(serializers.ModelSerializer):

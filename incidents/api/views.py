@@ -6,6 +6,7 @@ similarity endpoints. Views adapt HTTP to ``incidents.services``; reads go throu
 from __future__ import annotations
 
 from django.db.models import F
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
@@ -84,13 +85,17 @@ class IncidentViewSet(ServiceModelViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action in ("list", "retrieve"):
-            return queryset.annotate(
-                system_slug=F("system__slug"),
-                team_slug=F("team__slug"),
-                reporter_username=F("reporter__username"),
-                duplicate_of_reference=F("duplicate_of__reference"),
-            )
+            return self._readable(queryset)
         return queryset.select_related("system")
+
+    def _readable(self, queryset):
+        """What a rendered incident reads: the names it shows and its clock states."""
+        return queryset.with_clocks(timezone.now()).annotate(
+            system_slug=F("system__slug"),
+            team_slug=F("team__slug"),
+            reporter_username=F("reporter__username"),
+            duplicate_of_reference=F("duplicate_of__reference"),
+        )
 
     def get_object(self):
         if not REFERENCE_PATTERN.fullmatch(self.kwargs.get(self.lookup_field, "")):
@@ -104,6 +109,8 @@ class IncidentViewSet(ServiceModelViewSet):
         return response
 
     def _render(self, incident, *, code=status.HTTP_200_OK) -> Response:
+        """The incident after a write, read again with its clock states as of now."""
+        incident = self._readable(Incident.objects.filter(pk=incident.pk)).get()
         return Response(IncidentSerializer(incident, context=self.get_serializer_context()).data, status=code)
 
     @extend_schema(

@@ -1,10 +1,11 @@
 """The incident clock scan: outbox rows for breached SLAs and for Art. 73 reports due soon.
 
-Run every five minutes by the beat (``incidents.tasks.scan_incident_clocks``). Each kind is one
-set-based ``INSERT … SELECT`` through ``enqueue_from_sql``, whatever the number of incidents; the
-dedupe keys name the event (the incident and the breach, or the incident and its report deadline),
-never the scan, so each is written once however often the scan runs, and a scan after an outage
-catches up on everything that is still true.
+Run every five minutes by the beat (``incidents.tasks.scan_incident_clocks``). Which incidents
+are due is decided by the rules of ``incidents.clock_rules``, as querysets; each kind is then one
+set-based ``INSERT … SELECT`` through ``enqueue_from_sql`` over that queryset's SQL, whatever the
+number of incidents. The dedupe keys name the event (the incident and the breach, or the incident
+and its report deadline), never the scan, so each is written once however often the scan runs,
+and a scan after an outage catches up on everything that is still true.
 
 Recipients: the governance officers and the system's business and technical owners.
 """
@@ -15,21 +16,16 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import F, Q, Value
 from django.utils import timezone
 
 from governance.choices import NotificationKind, Role
 from governance.models import AISystem, User
 from governance.services.notifications import enqueue_from_sql
-from incidents import choices
+from incidents import clock_rules
+from incidents.choices import ReportState
 from incidents.models import Incident
 
-Status = choices.IncidentStatus
-
-# Not yet resolved and not set aside: the SLA clocks still run for these (the API's
-# ``ACTIVE_STATUSES``; a test keeps the two equal).
-OPEN_STATUSES = [Status.REPORTED, Status.TRIAGED, Status.INVESTIGATING, Status.MITIGATED]
-# Warn this long before an Art. 73 initial report is due (the API's "due soon").
-REPORT_DUE_SOON = timedelta(hours=24)
 # A report deadline that passed unwarned (the workers were down) is still told this long after.
 REPORT_CATCH_UP = timedelta(days=7)
 
@@ -52,59 +48,86 @@ _INCIDENT_PAYLOAD = """
            'incident', i.id, 'reference', i.reference, 'title', i.title, 'severity', i.severity,
            'status', i.status, 'system', s.slug, 'system_name', s.name"""
 
-# Respond and resolve deadlines passed while the incident is still open and the step not done.
-# Parameters: open statuses, now, open statuses, now.
+# One row per overdue step ``b`` (incident_id, breach, due_at), from the queryset below.
 _SLA_SQL = f"""
     SELECT people.user_id, 'incidents.incident', i.id::text, i.reference || ' ' || i.title,
-           'incident:' || i.id || ':sla:' || i.breach,
-           jsonb_build_object({_INCIDENT_PAYLOAD}, 'breach', i.breach, 'due_at', i.due_at)
-      FROM (SELECT inc.*, 'respond' AS breach, inc.respond_by AS due_at
-              FROM {_T["incident"]} inc
-             WHERE inc.status = ANY(%s::varchar[]) AND inc.responded_at IS NULL AND inc.respond_by < %s
-            UNION ALL
-            SELECT inc.*, 'resolve', inc.resolve_by
-              FROM {_T["incident"]} inc
-             WHERE inc.status = ANY(%s::varchar[]) AND inc.resolved_at IS NULL AND inc.resolve_by < %s
-           ) AS i
+           'incident:' || i.id || ':sla:' || b.breach,
+           jsonb_build_object({_INCIDENT_PAYLOAD}, 'breach', b.breach, 'due_at', b.due_at)
+      FROM ({{breaches}}) AS b
+      JOIN {_T["incident"]} i ON i.id = b.incident_id
       JOIN {_T["system"]} s ON s.id = i.system_id
       {_PEOPLE}
      WHERE people.user_id IS NOT NULL
 """
 
-# Serious incidents whose initial report is not sent and is due within a day (or came due
-# recently without a warning). A deadline moved by a new ground is a new event.
-# Parameters: now, earliest due, latest due.
+# One row per serious incident ``r`` to warn about (incident_id, report_state), from the
+# queryset below. A deadline moved by a new ground is a new event.
 _ART73_SQL = f"""
     SELECT people.user_id, 'incidents.incident', i.id::text, i.reference || ' ' || i.title,
            'incident:' || i.id || ':art73:' || to_char(i.report_due_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MI'),
            jsonb_build_object({_INCIDENT_PAYLOAD}, 'report_due_at', i.report_due_at,
-                              'report_due_rule', i.report_due_rule, 'overdue', i.report_due_at < %s)
-      FROM {_T["incident"]} i
+                              'report_due_rule', i.report_due_rule,
+                              'overdue', r.report_state = '{ReportState.OVERDUE.value}')
+      FROM ({{reports}}) AS r
+      JOIN {_T["incident"]} i ON i.id = r.incident_id
       JOIN {_T["system"]} s ON s.id = i.system_id
       {_PEOPLE}
      WHERE people.user_id IS NOT NULL
-       AND i.is_serious AND i.initial_report_sent_at IS NULL
-       AND i.report_due_at >= %s AND i.report_due_at <= %s
 """
+
+
+def overdue_steps(now: datetime):
+    """``(incident_id, breach, due_at)`` of every SLA step overdue at ``now`` (the step not done,
+    the incident active, its limit passed): ``breach`` is ``respond`` or ``resolve``. A step done
+    late is breached too, but there is nothing left to chase, so it is not notified."""
+    parts = [
+        Incident.objects.filter(clock_rules.step_overdue_q(step, now))
+        .order_by()
+        .values(incident_id=F("id"), breach=Value(step.name), due_at=F(step.limit))
+        for step in clock_rules.STEPS
+    ]
+    return parts[0].union(*parts[1:], all=True)
+
+
+def reports_to_warn(now: datetime):
+    """``(incident_id, report_state)`` of serious incidents whose initial report is due soon, or
+    overdue since at most ``REPORT_CATCH_UP`` (older ones were warned of, or are history)."""
+    due_soon = clock_rules.report_due_soon_q(now)
+    recently_overdue = clock_rules.report_overdue_q(now) & Q(report_due_at__gte=now - REPORT_CATCH_UP)
+    return (
+        Incident.objects.filter(due_soon | recently_overdue)
+        .order_by()
+        .values(incident_id=F("id"), report_state=clock_rules.report_state(now))
+    )
+
+
+def _sql(queryset) -> tuple[str, list]:
+    sql, params = queryset.query.sql_with_params()
+    return sql, list(params)
 
 
 @transaction.atomic
 def scan_incident_clocks(*, now: datetime | None = None) -> dict[str, int]:
     """Write ``incident_sla_breach`` rows (per incident and breach: ``respond`` or ``resolve``) for
-    open incidents past a deadline, and ``art73_deadline`` rows for serious incidents whose initial
-    report is due within 24 hours and not sent; each once. Returns the rows written per kind."""
+    active incidents with a step overdue, and ``art73_deadline`` rows for serious incidents whose
+    initial report is due soon (within ``clock_rules.REPORT_DUE_SOON``) or recently overdue; each
+    once. The conditions are those of ``incidents.clock_rules``. Returns the rows written per kind."""
     now = now or timezone.now()
-    statuses = [str(status) for status in OPEN_STATUSES]
-    breaches = enqueue_from_sql(
+    breaches, breach_params = _sql(overdue_steps(now))
+    written_breaches = enqueue_from_sql(
         kind=NotificationKind.INCIDENT_SLA_BREACH,
-        source_sql=_SLA_SQL,
-        params=[statuses, now, statuses, now],
+        source_sql=_SLA_SQL.format(breaches=breaches),
+        params=breach_params,
         now=now,
     )
-    reports = enqueue_from_sql(
+    reports, report_params = _sql(reports_to_warn(now))
+    written_reports = enqueue_from_sql(
         kind=NotificationKind.ART73_DEADLINE,
-        source_sql=_ART73_SQL,
-        params=[now, now - REPORT_CATCH_UP, now + REPORT_DUE_SOON],
+        source_sql=_ART73_SQL.format(reports=reports),
+        params=report_params,
         now=now,
     )
-    return {NotificationKind.INCIDENT_SLA_BREACH: breaches, NotificationKind.ART73_DEADLINE: reports}
+    return {
+        NotificationKind.INCIDENT_SLA_BREACH: written_breaches,
+        NotificationKind.ART73_DEADLINE: written_reports,
+    }

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from governance.choices import ReviewTrigger, Role
 from governance.models import Notification, Review, TeamMembership
-from incidents.api.serializers import ACTIVE_STATUSES, resolve_breached_q, respond_breached_q
 from incidents.models import Incident
 from incidents.services import clock_scans, lifecycle, notification_receivers
 from incidents.services import incidents as services
@@ -232,7 +231,7 @@ def test_the_scan_notifies_each_breached_sla_of_an_open_incident_once(people, sy
     )  # unanswered's resolve
 
 
-def test_the_scans_breaches_are_the_api_filters_breaches_of_open_incidents(people, system, queued):
+def test_it_notifies_exactly_the_steps_the_clock_states_call_overdue(people, system, queued):
     now = timezone.now()
     for status in ("reported", "triaged", "investigating", "mitigated", "resolved", "closed", "rejected"):
         for responded in (None, now - 2 * HOUR):
@@ -245,15 +244,21 @@ def test_the_scans_breaches_are_the_api_filters_breaches_of_open_incidents(peopl
             )
     clock_scans.scan_incident_clocks(now=now)
 
-    notified = set(
-        Notification.objects.filter(kind="incident_sla_breach")
-        .values_list("subject_id", flat=True)
-        .distinct()
+    keys = Notification.objects.filter(kind="incident_sla_breach").values_list("dedupe_key", flat=True)
+    notified = {(int(key.split(":")[1]), key.split(":")[3]) for key in keys}
+    states = Incident.objects.with_clocks(now).values_list("pk", "respond_state", "resolve_state")
+    overdue = {
+        (pk, step)
+        for pk, *step_states in states
+        for step, state in zip(("respond", "resolve"), step_states, strict=True)
+        if state == "overdue"
+    }
+    assert notified == overdue
+    assert {pk for pk, _ in overdue} == set(
+        Incident.objects.filter(status__in=["reported", "triaged", "investigating", "mitigated"]).values_list(
+            "pk", flat=True
+        )
     )
-    still_open = Incident.objects.filter(status__in=ACTIVE_STATUSES)
-    breached = still_open.filter(respond_breached_q(now) | resolve_breached_q(now))
-    assert notified == {str(pk) for pk in breached.values_list("pk", flat=True)}
-    assert set(clock_scans.OPEN_STATUSES) == set(ACTIVE_STATUSES)
 
 
 def test_the_scan_warns_of_art73_reports_due_within_a_day(people, system, queued):

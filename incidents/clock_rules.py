@@ -1,0 +1,154 @@
+"""The incident clock rules, written once: which statuses keep the SLA clocks running, when a
+respond or resolve step is on time, late or overdue, and where an Art. 73 report stands.
+
+They are query expressions. ``IncidentQuerySet.with_clocks(now)`` annotates every incident with
+``respond_state``, ``resolve_state`` and ``report_state`` from them, and the API (representation
+and filters), the admin columns, the evidence packs and the clock scans read those annotations
+or filter with the Q objects below, which are the same conditions the annotations are built from.
+Python never recomputes a state for one object: it reads the annotation.
+
+The rules
+---------
+* A step (respond, then resolve) done after its limit is **late**; done by its limit (the limit
+  itself included) it is **on time**. Both are final, whatever the status.
+* A step not done is **overdue** when the incident is still active (its clocks run, see
+  :data:`CLOCK_RUNNING_STATUSES`) and now is past the limit, **on track** while active before it,
+  and **not applicable** once the incident is no longer active without the step (rejected,
+  duplicate, or closed without it): nothing is left to do late.
+* **Breached** means late or overdue.
+* The Art. 73 deadline is met by the **initial** report (Art. 73(5) lets an incomplete first
+  report be completed later). A serious incident without it is **overdue** past ``report_due_at``
+  and **due soon** within :data:`REPORT_DUE_SOON` of it (the deadline itself still on time);
+  once sent it was **reported on time** or **reported late**. The report clock does not depend
+  on the incident's status: seriousness is what creates the duty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Case, CharField, F, Q, Value, When
+
+from incidents.choices import IncidentStatus, ReportState, SlaStepState
+
+# The SLA clocks run for these: not yet resolved and not set aside.
+CLOCK_RUNNING_STATUSES = (
+    IncidentStatus.REPORTED,
+    IncidentStatus.TRIAGED,
+    IncidentStatus.INVESTIGATING,
+    IncidentStatus.MITIGATED,
+)
+# An Art. 73 report not sent is "due soon" this long before its deadline.
+REPORT_DUE_SOON = timedelta(hours=24)
+# The step states that count as a breached SLA.
+BREACHED_STEP_STATES = (SlaStepState.LATE, SlaStepState.OVERDUE)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One SLA step: its name, the field stamped when it is done and the field holding its limit."""
+
+    name: str
+    done: str
+    limit: str
+
+
+RESPOND = Step("respond", done="responded_at", limit="respond_by")
+RESOLVE = Step("resolve", done="resolved_at", limit="resolve_by")
+STEPS = (RESPOND, RESOLVE)
+
+
+# --- SLA steps ------------------------------------------------------------------------------------
+
+
+def clocks_running_q() -> Q:
+    """Active incidents: their SLA clocks still run."""
+    return Q(status__in=CLOCK_RUNNING_STATUSES)
+
+
+def step_done_q(step: Step) -> Q:
+    return Q(**{f"{step.done}__isnull": False})
+
+
+def step_late_q(step: Step) -> Q:
+    """Done after the limit."""
+    return Q(**{f"{step.done}__gt": F(step.limit)})
+
+
+def step_waiting_q(step: Step) -> Q:
+    """Not done while the incident is active."""
+    return Q(**{f"{step.done}__isnull": True}) & clocks_running_q()
+
+
+def step_overdue_q(step: Step, now: datetime) -> Q:
+    """Not done, the incident active, and now past the limit."""
+    return step_waiting_q(step) & Q(**{f"{step.limit}__lt": now})
+
+
+def step_breached_q(step: Step, now: datetime) -> Q:
+    return step_late_q(step) | step_overdue_q(step, now)
+
+
+def sla_breached_q(now: datetime) -> Q:
+    """The response or the resolution SLA is breached (late or overdue)."""
+    return step_breached_q(RESPOND, now) | step_breached_q(RESOLVE, now)
+
+
+def step_state(step: Step, now: datetime) -> Case:
+    """The :class:`SlaStepState` of ``step``, from the conditions above (first match wins)."""
+    return Case(
+        When(step_late_q(step), then=Value(SlaStepState.LATE.value)),
+        When(step_done_q(step), then=Value(SlaStepState.ON_TIME.value)),
+        When(step_overdue_q(step, now), then=Value(SlaStepState.OVERDUE.value)),
+        When(step_waiting_q(step), then=Value(SlaStepState.ON_TRACK.value)),
+        default=Value(SlaStepState.NOT_APPLICABLE.value),
+        output_field=CharField(),
+    )
+
+
+# --- Art. 73 report -------------------------------------------------------------------------------
+
+
+def report_sent_q() -> Q:
+    return Q(initial_report_sent_at__isnull=False)
+
+
+def report_sent_late_q() -> Q:
+    return Q(initial_report_sent_at__gt=F("report_due_at"))
+
+
+def report_pending_q() -> Q:
+    """Serious, with a deadline, and the initial report not sent."""
+    return Q(is_serious=True, initial_report_sent_at__isnull=True, report_due_at__isnull=False)
+
+
+def report_overdue_q(now: datetime) -> Q:
+    return report_pending_q() & Q(report_due_at__lt=now)
+
+
+def report_due_soon_q(now: datetime) -> Q:
+    return report_pending_q() & Q(report_due_at__gte=now, report_due_at__lte=now + REPORT_DUE_SOON)
+
+
+def report_state(now: datetime) -> Case:
+    """The :class:`ReportState` of the Art. 73 initial report (first match wins)."""
+    return Case(
+        When(is_serious=False, then=Value(ReportState.NOT_SERIOUS.value)),
+        When(report_sent_q() & report_sent_late_q(), then=Value(ReportState.REPORTED_LATE.value)),
+        When(report_sent_q(), then=Value(ReportState.REPORTED_ON_TIME.value)),
+        When(report_due_at__isnull=True, then=Value(ReportState.NO_DEADLINE.value)),
+        When(report_overdue_q(now), then=Value(ReportState.OVERDUE.value)),
+        When(report_due_soon_q(now), then=Value(ReportState.DUE_SOON.value)),
+        default=Value(ReportState.ON_TRACK.value),
+        output_field=CharField(),
+    )
+
+
+def clock_annotations(now: datetime) -> dict[str, Case]:
+    """``respond_state``, ``resolve_state`` and ``report_state`` at ``now``."""
+    return {
+        "respond_state": step_state(RESPOND, now),
+        "resolve_state": step_state(RESOLVE, now),
+        "report_state": report_state(now),
+    }
