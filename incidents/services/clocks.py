@@ -4,8 +4,10 @@ Two clocks run on an incident:
 
 * the EU AI Act reporting deadline for serious incidents (Regulation (EU) 2024/1689, Art. 73),
   computed by :func:`art73_deadline`;
-* the internal response and resolution SLAs by severity, computed by :func:`sla_for` and
-  :func:`sla_state`.
+* the internal response and resolution SLAs by severity, computed by :func:`sla_for`.
+
+These functions set the deadlines. Where an incident stands against them (on time, late, overdue,
+due soon) is decided in one place only, by the query rules of ``incidents.clock_rules``.
 
 Everything here works on timezone-aware datetimes only; a naive datetime raises ``ValueError``.
 All comparisons and arithmetic on instants are done in UTC, so daylight-saving changes never
@@ -44,7 +46,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,15 +57,12 @@ __all__ = [
     "EU_DEADLINE_TIMEZONE",
     "SLA_OVERRIDE_KEYS",
     "SLA_SETTING",
-    "DeadlineStatus",
     "ReportingDeadline",
     "SeriousIncidentGround",
     "Severity",
     "Sla",
-    "SlaState",
     "art73_deadline",
     "sla_for",
-    "sla_state",
     "sla_table",
 ]
 
@@ -81,14 +79,6 @@ SLA_OVERRIDE_KEYS = ("respond_hours", "resolve_hours")
 # --------------------------------------------------------------------------------------------
 # EU AI Act, Art. 73: reporting of serious incidents
 # --------------------------------------------------------------------------------------------
-
-
-class DeadlineStatus(StrEnum):
-    """Where a reporting deadline stands at a given moment (see :meth:`ReportingDeadline.status`)."""
-
-    OVERDUE = "overdue"
-    DUE_SOON = "due_soon"
-    ON_TRACK = "on_track"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,21 +99,6 @@ class ReportingDeadline:
         """Real time from ``now`` until ``due_at``; negative once the deadline has passed."""
         _require_aware(now, "now")
         return self.due_at.astimezone(UTC) - now.astimezone(UTC)
-
-    def status(self, now: datetime, *, soon: timedelta = timedelta(hours=24)) -> DeadlineStatus:
-        """``overdue`` after ``due_at``; ``due_soon`` within ``soon`` of it (inclusive); else ``on_track``.
-
-        ``due_at`` itself still counts as on time (the period ends with its expiry). The status is
-        about the clock only: whether the report has already been sent is the caller's concern.
-        """
-        if soon < timedelta(0):
-            raise ValueError(f"soon must not be negative, got {soon!r}")
-        left = self.time_left(now)
-        if left < timedelta(0):
-            return DeadlineStatus.OVERDUE
-        if left <= soon:
-            return DeadlineStatus.DUE_SOON
-        return DeadlineStatus.ON_TRACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,20 +266,6 @@ class Sla:
             raise ValueError(f"respond_within must not exceed resolve_within, got {self!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class SlaState:
-    """Where an incident stands against its SLA.
-
-    ``respond_by``/``resolve_by`` are instants in the timezone of ``reported_at``. A flag is
-    ``True`` when the step happened after its limit, or has not happened and ``now`` is past it.
-    """
-
-    respond_by: datetime
-    resolve_by: datetime
-    respond_breached: bool
-    resolve_breached: bool
-
-
 DEFAULT_SLAS: Mapping[Severity, Sla] = MappingProxyType(
     {
         Severity.SEV1: Sla(respond_within=timedelta(hours=1), resolve_within=timedelta(hours=24)),
@@ -370,43 +331,6 @@ def sla_for(severity: Severity | str, overrides: Mapping[str, Any] | None = None
     it). Raises ``ValueError`` for an unknown severity or invalid overrides.
     """
     return sla_table(overrides)[Severity.parse(severity)]
-
-
-def sla_state(
-    *,
-    severity: Severity | str,
-    reported_at: datetime,
-    responded_at: datetime | None,
-    resolved_at: datetime | None,
-    now: datetime,
-    overrides: Mapping[str, Any] | None = None,
-) -> SlaState:
-    """Deadlines and breach flags of an incident against the SLA of its severity.
-
-    ``respond_by = reported_at + respond_within`` and ``resolve_by = reported_at + resolve_within``,
-    in elapsed time (a 24-hour SLA across a DST change is still 24 real hours). A step is breached
-    when it happened after its limit or, not having happened yet, when ``now`` is past the limit;
-    the limit itself is on time. A resolution without a recorded response counts as the response.
-
-    Raises ``ValueError`` for naive datetimes, an unknown severity or invalid overrides.
-    """
-    sla = sla_for(severity, overrides)
-    _require_aware(reported_at, "reported_at")
-    _require_aware(now, "now")
-    for name, value in (("responded_at", responded_at), ("resolved_at", resolved_at)):
-        if value is not None:
-            _require_aware(value, name)
-
-    start = reported_at.astimezone(UTC)
-    respond_by = start + sla.respond_within
-    resolve_by = start + sla.resolve_within
-    responded = responded_at if responded_at is not None else resolved_at
-    return SlaState(
-        respond_by=respond_by.astimezone(reported_at.tzinfo),
-        resolve_by=resolve_by.astimezone(reported_at.tzinfo),
-        respond_breached=(now if responded is None else responded).astimezone(UTC) > respond_by,
-        resolve_breached=(now if resolved_at is None else resolved_at).astimezone(UTC) > resolve_by,
-    )
 
 
 def _hours(entry: Mapping[str, Any], key: str, where: str, default: timedelta) -> timedelta:

@@ -26,7 +26,7 @@ serialises concurrent reports until they commit; a report that rolls back gives 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -136,9 +136,11 @@ def add_timeline_entry(
 
 
 def sla_deadlines(severity: str, reported_at: datetime) -> tuple[datetime, datetime]:
-    """``(respond_by, resolve_by)`` for a severity, counted from when the incident was reported."""
+    """``(respond_by, resolve_by)`` for a severity, counted from when the incident was reported,
+    in elapsed time (in UTC: a 24-hour SLA across a daylight-saving change is 24 real hours)."""
     sla = clocks.sla_for(severity, getattr(settings, clocks.SLA_SETTING, None))
-    return reported_at + sla.respond_within, reported_at + sla.resolve_within
+    start = reported_at.astimezone(UTC)
+    return start + sla.respond_within, start + sla.resolve_within
 
 
 def refuse_future(now: datetime, **values: datetime | None) -> None:

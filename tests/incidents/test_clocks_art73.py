@@ -6,11 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from incidents.services.clocks import DeadlineStatus, ReportingDeadline, Severity, art73_deadline
+from incidents.services.clocks import ReportingDeadline, Severity, art73_deadline
 from tests.incidents.clock_helpers import (
     BRUSSELS,
     US,
-    D,
     ForeignGround,
     ForeignSeverity,
     G,
@@ -323,37 +322,10 @@ def test_it_takes_keyword_arguments_only_and_returns_a_frozen_value():
 
 
 # --------------------------------------------------------------------------------------------
-# Art. 73: time left and status
+# Art. 73: time left (where a report stands is tested in test_clock_rules)
 # --------------------------------------------------------------------------------------------
 
 DUE = end_of(2025, 6, 12)  # critical infrastructure, aware 2025-06-10 14:00
-
-STATUS_CASES = [
-    # (id, now, soon, status)
-    ("at awareness", AWARE, None, DeadlineStatus.ON_TRACK),
-    ("a microsecond before the last 24 hours", DUE - D - US, None, DeadlineStatus.ON_TRACK),
-    ("exactly 24 hours left", DUE - D, None, DeadlineStatus.DUE_SOON),
-    ("last evening", bxl(2025, 6, 12, 20, 0), None, DeadlineStatus.DUE_SOON),
-    ("the last microsecond is still on time", DUE, None, DeadlineStatus.DUE_SOON),
-    ("one microsecond late", DUE + US, None, DeadlineStatus.OVERDUE),
-    ("the next morning", bxl(2025, 6, 13, 8, 0), None, DeadlineStatus.OVERDUE),
-    ("the next day starts, given in UTC", utc(2025, 6, 12, 22, 0), None, DeadlineStatus.OVERDUE),
-    ("just on time, given in UTC", utc(2025, 6, 12, 21, 59, 59), None, DeadlineStatus.DUE_SOON),
-    ("a wide window", AWARE, timedelta(days=3), DeadlineStatus.DUE_SOON),
-    ("a narrow window", bxl(2025, 6, 12, 20, 0), H, DeadlineStatus.ON_TRACK),
-    ("no window at all", DUE, timedelta(0), DeadlineStatus.DUE_SOON),
-]
-
-
-@pytest.mark.parametrize(
-    "now,soon,expected", [case[1:] for case in STATUS_CASES], ids=[case[0] for case in STATUS_CASES]
-)
-def test_it_tells_overdue_due_soon_and_on_track(now, soon, expected):
-    deadline = art73_deadline(ground=G.CRITICAL_INFRASTRUCTURE, widespread=False, became_aware_at=AWARE)
-    assert deadline.due_at == DUE
-    status = deadline.status(now) if soon is None else deadline.status(now, soon=soon)
-    assert status is expected
-    assert status == expected.value
 
 
 @pytest.mark.parametrize(
@@ -376,18 +348,9 @@ def test_it_measures_time_left_across_a_dst_change_in_real_hours():
     )
     # From the end of Saturday to the end of Sunday 30 March 2025: 23 real hours, not 24.
     assert deadline.time_left(end_of(2025, 3, 29)) == 23 * H
-    assert deadline.status(end_of(2025, 3, 29) - 30 * timedelta(minutes=1)) is DeadlineStatus.DUE_SOON
 
 
-@pytest.mark.parametrize(
-    "call,message",
-    [
-        (lambda d: d.status(datetime(2025, 6, 11, 9, 0)), "now must be timezone-aware"),
-        (lambda d: d.time_left(datetime(2025, 6, 11, 9, 0)), "now must be timezone-aware"),
-        (lambda d: d.status(AWARE, soon=-H), "soon must not be negative"),
-    ],
-)
-def test_it_rejects_naive_now_and_negative_windows(call, message):
+def test_it_rejects_a_naive_now():
     deadline = art73_deadline(ground=G.CRITICAL_INFRASTRUCTURE, widespread=False, became_aware_at=AWARE)
-    with pytest.raises(ValueError, match=message):
-        call(deadline)
+    with pytest.raises(ValueError, match="now must be timezone-aware"):
+        deadline.time_left(datetime(2025, 6, 11, 9, 0))

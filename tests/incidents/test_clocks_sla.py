@@ -1,12 +1,15 @@
-"""SLA clocks by severity: defaults, settings overrides and breaches; pure functions, table-tested."""
+"""SLA clocks by severity: defaults, settings overrides and the deadlines they give; table-tested.
+
+Where an incident stands against its deadlines is tested in ``test_clock_rules``."""
 
 import math
 from datetime import datetime, timedelta
 
 import pytest
 
-from incidents.services.clocks import DEFAULT_SLAS, Severity, Sla, SlaState, sla_for, sla_state, sla_table
-from tests.incidents.clock_helpers import BRUSSELS, US, D, ForeignSeverity, H, bxl, utc
+from incidents.services.clocks import DEFAULT_SLAS, Severity, Sla, sla_for, sla_table
+from incidents.services.incidents import sla_deadlines
+from tests.incidents.clock_helpers import BRUSSELS, D, ForeignSeverity, H, bxl, utc
 
 # --------------------------------------------------------------------------------------------
 # SLAs by severity
@@ -130,101 +133,24 @@ def test_it_rejects_unknown_severities_and_impossible_slas(call, message):
         call()
 
 
-REPORTED = bxl(2025, 6, 10, 9, 0)  # SEV2: respond within 4 h, resolve within 72 h
-
-BREACH_CASES = [
-    # (id, responded_at, resolved_at, now, respond_breached, resolve_breached)
-    ("open, early", None, None, REPORTED + H, False, False),
-    ("open, at the respond limit", None, None, REPORTED + 4 * H, False, False),
-    ("open, just past the respond limit", None, None, REPORTED + 4 * H + US, True, False),
-    ("responded on time, open past the resolve limit", REPORTED + 3 * H, None, REPORTED + 5 * D, False, True),
-    ("responded on time, open at the resolve limit", REPORTED + 3 * H, None, REPORTED + 72 * H, False, False),
-    ("responded late", REPORTED + 5 * H, None, REPORTED + 6 * H, True, False),
-    ("resolved exactly at the limit", REPORTED + H, REPORTED + 72 * H, REPORTED + 100 * D, False, False),
-    ("resolved late", REPORTED + H, REPORTED + 73 * H, REPORTED + 100 * D, False, True),
-    (
-        "resolved quickly without a recorded response",
-        None,
-        REPORTED + 2 * H,
-        REPORTED + 100 * D,
-        False,
-        False,
-    ),
-    (
-        "resolved after the respond limit without a response",
-        None,
-        REPORTED + 5 * H,
-        REPORTED + 5 * H,
-        True,
-        False,
-    ),
-    ("late response, on-time resolution", REPORTED + 5 * H, REPORTED + 6 * H, REPORTED + 7 * H, True, False),
-    ("times given in UTC", utc(2025, 6, 10, 11, 0), None, utc(2025, 6, 13, 7, 0, 0, 1), False, True),
-]
+REPORTED = bxl(2025, 6, 10, 9, 0)
 
 
-@pytest.mark.parametrize(
-    "responded_at,resolved_at,now,respond_breached,resolve_breached",
-    [c[1:] for c in BREACH_CASES],
-    ids=[c[0] for c in BREACH_CASES],
-)
-def test_it_flags_sla_breaches(responded_at, resolved_at, now, respond_breached, resolve_breached):
-    state = sla_state(
-        severity=Severity.SEV2,
-        reported_at=REPORTED,
-        responded_at=responded_at,
-        resolved_at=resolved_at,
-        now=now,
-    )
-    assert state == SlaState(
-        respond_by=bxl(2025, 6, 10, 13, 0),
-        resolve_by=bxl(2025, 6, 13, 9, 0),
-        respond_breached=respond_breached,
-        resolve_breached=resolve_breached,
-    )
+def test_it_sets_the_deadlines_from_the_time_of_reporting():
+    assert sla_deadlines("SEV2", REPORTED) == (bxl(2025, 6, 10, 13, 0), bxl(2025, 6, 13, 9, 0))
 
 
 def test_it_counts_sla_periods_in_real_hours_across_a_dst_change():
     reported = bxl(2025, 3, 29, 12, 0)  # Saturday, winter time; clocks go forward that night
-    state = sla_state(
-        severity="SEV3", reported_at=reported, responded_at=None, resolved_at=None, now=reported
-    )
-    assert state.respond_by == utc(2025, 3, 30, 11, 0)
-    assert state.respond_by.tzinfo == BRUSSELS
-    assert state.respond_by.replace(tzinfo=None) == datetime(2025, 3, 30, 13, 0), (
+    respond_by, resolve_by = sla_deadlines("SEV3", reported)
+    assert respond_by == utc(2025, 3, 30, 11, 0)
+    assert respond_by.astimezone(BRUSSELS).replace(tzinfo=None) == datetime(2025, 3, 30, 13, 0), (
         "24 real hours, 13:00 summer time"
     )
-    assert state.resolve_by.replace(tzinfo=None) == datetime(2025, 4, 12, 13, 0)
+    assert resolve_by.astimezone(BRUSSELS).replace(tzinfo=None) == datetime(2025, 4, 12, 13, 0)
 
 
-def test_it_applies_overrides_to_the_sla_state():
-    overrides = {"SEV1": {"respond_hours": 2, "resolve_hours": 8}}
-    now = REPORTED + 90 * timedelta(minutes=1)
-    state = sla_state(
-        severity="SEV1",
-        reported_at=REPORTED,
-        responded_at=None,
-        resolved_at=None,
-        now=now,
-        overrides=overrides,
-    )
-    assert (state.respond_by, state.resolve_by) == (REPORTED + 2 * H, REPORTED + 8 * H)
-    assert not state.respond_breached
-    default = sla_state(severity="SEV1", reported_at=REPORTED, responded_at=None, resolved_at=None, now=now)
-    assert default.respond_breached
-
-
-@pytest.mark.parametrize(
-    "field,value",
-    [
-        ("reported_at", datetime(2025, 6, 10, 9, 0)),
-        ("responded_at", datetime(2025, 6, 10, 10, 0)),
-        ("resolved_at", datetime(2025, 6, 10, 11, 0)),
-        ("now", datetime(2025, 6, 10, 12, 0)),
-    ],
-)
-def test_it_rejects_naive_datetimes_in_the_sla_state(field, value):
-    arguments = {"severity": "SEV2", "reported_at": REPORTED, "responded_at": None, "resolved_at": None}
-    arguments |= {"now": REPORTED + H, field: value}
-    with pytest.raises(ValueError, match=f"{field} must be timezone-aware"):
-        sla_state(**arguments)
+def test_it_applies_the_overrides_setting_to_the_deadlines(settings):
+    settings.VERITY_INCIDENT_SLAS = {"SEV1": {"respond_hours": 2, "resolve_hours": 8}}
+    assert sla_deadlines("SEV1", REPORTED) == (REPORTED + 2 * H, REPORTED + 8 * H)
+    assert sla_deadlines("SEV2", REPORTED) == (REPORTED + 4 * H, REPORTED + 3 * D)
