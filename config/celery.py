@@ -11,18 +11,31 @@ app = Celery("verity")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# A run the workers do not start before it expires is dropped, not queued behind others: while the
+# workers are down, beat still sends every entry on time, and without an expiry a long outage would
+# come back to hours of identical sweeps run one after the other. Expiring a little before the
+# next run is due (90 % of the interval) drops only runs that the next one makes redundant.
+EXPIRES_SHARE = 0.9
+
+
+def _every(seconds: float, task: str) -> dict:
+    """A beat entry that runs ``task`` every ``seconds`` and expires before the next run is due."""
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds * EXPIRES_SHARE}}
+
+
 # Scans look for due work by time range, so a run missed while the worker or the broker was down
-# is caught up by the next one; the outbox's dedupe keys keep a second beat from sending twice.
+# (or dropped as expired) is caught up by the next one; the outbox's dedupe keys keep a second beat
+# from sending twice.
 app.conf.beat_schedule = {
-    "heartbeat": {"task": "governance.tasks.heartbeat", "schedule": 60.0},
-    "purge-idempotency-keys": {"task": "governance.tasks.purge_idempotency_keys", "schedule": 3600.0},
-    "scan-reviews": {"task": "governance.tasks.scan_reviews", "schedule": 300.0},
-    "scan-evidence-expiry": {"task": "governance.tasks.scan_evidence_expiry", "schedule": 3600.0},
-    "scan-incident-clocks": {"task": "incidents.tasks.scan_incident_clocks", "schedule": 300.0},
-    "deliver-due-notifications": {"task": "governance.tasks.deliver_due", "schedule": 60.0},
-    "send-daily-digests": {"task": "governance.tasks.send_digests", "schedule": 900.0},
-    "seal-audit-chain": {"task": "governance.tasks.seal_audit_chain", "schedule": 30.0},
-    "anchor-audit-head": {"task": "governance.tasks.anchor_audit_head", "schedule": 300.0},
+    "heartbeat": _every(60.0, "governance.tasks.heartbeat"),
+    "purge-idempotency-keys": _every(3600.0, "governance.tasks.purge_idempotency_keys"),
+    "scan-reviews": _every(300.0, "governance.tasks.scan_reviews"),
+    "scan-evidence-expiry": _every(3600.0, "governance.tasks.scan_evidence_expiry"),
+    "scan-incident-clocks": _every(300.0, "incidents.tasks.scan_incident_clocks"),
+    "deliver-due-notifications": _every(60.0, "governance.tasks.deliver_due"),
+    "send-daily-digests": _every(900.0, "governance.tasks.send_digests"),
+    "seal-audit-chain": _every(30.0, "governance.tasks.seal_audit_chain"),
+    "anchor-audit-head": _every(300.0, "governance.tasks.anchor_audit_head"),
 }
 
 

@@ -122,3 +122,21 @@ def test_it_has_a_real_worker_register_the_known_task_names(worker):
     assert by_worker, "the worker did not answer"
     (names,) = by_worker.values()
     assert {name.split()[0] for name in names if not name.startswith("celery.")} == TASK_NAMES
+
+
+def test_it_gives_every_beat_entry_an_expiry_a_little_shorter_than_its_interval():
+    """A worker outage must not pile up a backlog of runs: each beat message expires before the
+    next run of its entry is sent."""
+    from celery.beat import ScheduleEntry
+
+    from config.celery import app
+
+    assert app.conf.beat_schedule
+    for name, entry in app.conf.beat_schedule.items():
+        interval = float(entry["schedule"])
+        expires = entry.get("options", {}).get("expires")
+        assert expires is not None, f"{name} has no expires"
+        assert 0.5 * interval <= expires < interval, f"{name}: expires {expires} s for every {interval} s"
+        # Beat hands the options to apply_async with each message it sends.
+        scheduled = ScheduleEntry(name=name, app=app, **entry)
+        assert scheduled.options["expires"] == expires
