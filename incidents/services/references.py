@@ -1,11 +1,12 @@
 """Public reference incidents from the AI Incident Database (AIID): import and similarity search.
 
 The import reads an AIID CSV export (``incidents.csv`` plus the MIT AI Risk Repository and CSET v1
-classification files beside it), validates every row before anything is written, and fails with a
-``ReferenceImportError`` naming the file and line of the first bad record. It is idempotent: the
-rows the database holds are read in one query and compared with the files, new incidents are
-inserted in bulk and only rows that differ are updated, so a second run writes no row at all (and
-leaves no trace in the change history). Incidents that disappeared from the export are reported,
+classification files beside it; by default the snapshot shipped in ``incidents/data/aiid``),
+validates every row before anything is written, and fails with a ``ReferenceImportError`` naming
+the file and line of the first bad record. It is idempotent: the rows the database holds are read
+in one query and compared with the files, new incidents are inserted in bulk and only rows that
+differ are updated, so a second run writes no row at all (and leaves no trace in the change
+history). Incidents that disappeared from the export are reported,
 never deleted: internal incidents may still link to them.
 
 Similarity search ranks by PostgreSQL full-text search over title and description (``ts_rank``,
@@ -36,7 +37,8 @@ from governance.exceptions import DataFileError
 from governance.models import User
 from incidents.models import Incident, ReferenceIncident
 
-AIID_DIR = Path(settings.BASE_DIR).parent / "shared" / "reference" / "aiid"
+# The snapshot shipped with Verity (CC BY-SA 4.0); its README says how to refresh it.
+AIID_DIR = Path(__file__).resolve().parents[1] / "data" / "aiid"
 INCIDENTS_FILE = "incidents.csv"
 MIT_FILE = "classifications_MIT.csv"
 CSET_FILE = "classifications_CSETv1.csv"

@@ -19,7 +19,10 @@ class Command(BaseCommand):
             nargs="?",
             type=Path,
             default=FMTI_DIR,
-            help="Folder of the FMTI data (default: ../shared/reference/fmti from the repository root).",
+            help=(
+                "Folder of downloaded FMTI data in the upstream layout (default: the copy shipped "
+                "in governance/data/fmti, see its README)."
+            ),
         )
         parser.add_argument(
             "--flagships",

@@ -9,7 +9,8 @@ from incidents.services.references import AIID_DIR, ReferenceImportError, import
 class Command(BaseCommand):
     help = (
         "Import the AI Incident Database export (incidents.csv with its MIT and CSET v1 "
-        "classifications) as reference incidents (idempotent: a second run writes nothing)."
+        "classifications) as reference incidents (idempotent: a second run writes nothing). "
+        "Data: AI Incident Database, CC BY-SA 4.0."
     )
 
     def add_arguments(self, parser):
@@ -18,7 +19,10 @@ class Command(BaseCommand):
             nargs="?",
             type=Path,
             default=AIID_DIR,
-            help="Folder of the AIID export (default: ../shared/reference/aiid from the repository root).",
+            help=(
+                "Folder of a downloaded AIID export (default: the snapshot shipped in "
+                "incidents/data/aiid, see its README)."
+            ),
         )
 
     def handle(self, *args, **options):
