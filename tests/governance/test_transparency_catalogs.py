@@ -1,5 +1,6 @@
-"""Transparency indicator sets shipped as data, and the FMTI import, checked against the FMTI files
-they come from and the verified totals of ``derived/fmti_totals_computed.csv``."""
+"""Transparency indicator sets shipped as data, and the FMTI import of the shipped published scores
+(``governance/data/fmti``), checked against the FMTI files they come from and the verified totals of
+``tests/governance/reference/fmti_totals_computed.csv``."""
 
 import csv
 import shutil
@@ -14,12 +15,11 @@ from django.db import connection
 
 from governance.models import AIModel, AssessmentAnswer, ChangeEvent, IndicatorSet, TransparencyAssessment
 from governance.services.catalogs import load_catalogs
-from governance.services.fmti_import import FMTIImportError, import_fmti
+from governance.services.fmti_import import FMTI_DIR, FMTIImportError, import_fmti
 from governance.services.transparency_catalogs import TRANSPARENCY_DIR, load_indicator_sets
 
-REFERENCE = Path(__file__).parents[3] / "shared" / "reference"
-FMTI = REFERENCE / "fmti"
-pytestmark = pytest.mark.skipif(not FMTI.is_dir(), reason=f"FMTI data not found at {FMTI}")
+REFERENCE = Path(__file__).parent / "reference"  # see its README
+FMTI = FMTI_DIR
 
 FMTI_ATTRIBUTION = (
     "Foundation Model Transparency Index, Stanford CRFM, CC BY 4.0, github.com/stanford-crfm/fmti"
@@ -33,8 +33,8 @@ DOMAIN_COUNTS = {
 DEPLOYMENT = "verity-deployment-1"
 
 
-def _reference(relative):
-    with (FMTI / relative).open(newline="", encoding="utf-8-sig") as fh:
+def _csv(path):
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -44,7 +44,7 @@ def _plain(text):
 
 def _expected_totals():
     """{(set key, developer): (upstream, model, downstream, total)} from the verified totals."""
-    with (REFERENCE / "derived" / "fmti_totals_computed.csv").open(newline="", encoding="utf-8") as fh:
+    with (REFERENCE / "fmti_totals_computed.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     return {
         (EDITION_SETS.get(r["edition"], "fmti-2025"), r["developer"]): tuple(
@@ -146,10 +146,10 @@ def test_it_loads_the_three_fmti_editions_and_the_deployment_set(sets):
 
 
 def test_it_takes_fmti_definitions_and_each_editions_names_from_upstream(sets):
-    definitions = _reference("fmti-indicators.csv")
+    definitions = _csv(REFERENCE / "fmti" / "fmti-indicators.csv")
     names = {
-        "fmti-2023": [r["Indicator"] for r in _reference("October2023/October2023_scores.csv")][:100],
-        "fmti-2024": [r["Indicator"] for r in _reference("May2024/May2024_scores.csv")][:100],
+        "fmti-2023": [r["Indicator"] for r in _csv(FMTI / "October2023" / "October2023_scores.csv")][:100],
+        "fmti-2024": [r["Indicator"] for r in _csv(FMTI / "May2024" / "May2024_scores.csv")][:100],
     }
     for key in ("fmti-2023", "fmti-2024"):
         loaded = list(IndicatorSet.objects.get(key=key).indicators.order_by("order"))
@@ -163,7 +163,7 @@ def test_it_takes_fmti_definitions_and_each_editions_names_from_upstream(sets):
     assert v10.get(order=71).name == "Model Asset License" and v11.get(order=71).name == "License"
     assert v11.get(order=8).name == "Data copyright status"
 
-    upstream_2025 = _reference("Dec2025/Dec2025_indicators.csv")
+    upstream_2025 = _csv(REFERENCE / "fmti" / "Dec2025_indicators.csv")
     loaded = list(IndicatorSet.objects.get(key="fmti-2025").indicators.order_by("order"))
     assert [(i.domain, i.subdomain, i.name, _plain(i.definition)) for i in loaded] == [
         (r["Domain"], r["Subdomain"].strip(), r["Indicator"].strip(), _plain(r["Definition"]))
@@ -275,12 +275,14 @@ def test_it_takes_disclosures_and_justifications_from_the_reports(imported):
     answers = AssessmentAnswer.objects.filter(assessment__source="import")
     assert not answers.filter(assessment__indicator_set__key="fmti-2023").exclude(disclosure="").exists()
 
-    report = _reference("May2024/reports/BigCode_Hugging Face_ServiceNow_fmtransparencyreport_May2024.csv")
+    report = _csv(
+        FMTI / "May2024" / "reports" / "BigCode_Hugging Face_ServiceNow_fmtransparencyreport_May2024.csv"
+    )
     loaded = list(answers.filter(assessment__import_key="fmti-2024:BigCode").order_by("indicator__order"))
     assert [a.disclosure for a in loaded] == [r["Disclosure"].strip() for r in report]
     assert [a.answer == "satisfied" for a in loaded] == [r["Score"] == "1" for r in report]
 
-    report = _reference("Dec2025/reports/IBM_fmtransparencyreport_Dec2025.csv")
+    report = _csv(FMTI / "Dec2025" / "reports" / "IBM_fmtransparencyreport_Dec2025.csv")
     loaded = list(answers.filter(assessment__import_key="fmti-2025:IBM").order_by("indicator__order"))
     assert [_plain(a.justification) for a in loaded] == [_plain(r["Justification"]) for r in report]
     assert answers.exclude(evidence_url="").filter(evidence_url__startswith="http").exists()
@@ -298,8 +300,10 @@ def test_a_second_import_changes_nothing(imported, capsys):
         assert again[kind]["created"] == again[kind]["updated"] == 0
     assert again["answers"]["unchanged"] == 3700
     assert again["scored"] == 0
-    call_command("import_fmti", str(FMTI))
+    call_command("import_fmti")  # no folder: the copy shipped in governance/data/fmti
     assert "assessments: created 0, updated 0, unchanged 37" in capsys.readouterr().out
+    call_command("import_fmti", str(FMTI))
+    assert "answers: created 0, updated 0, unchanged 3700" in capsys.readouterr().out
     assert _snapshot() == before
 
 

@@ -19,15 +19,12 @@ from config.urls import urlpatterns as site_urlpatterns
 from governance.models import ChangeEvent
 from incidents.models import Incident, ReferenceIncident
 from incidents.models.reference import AIID_ATTRIBUTION
-from incidents.services.references import ReferenceImportError, import_aiid, similar_incidents
+from incidents.services.references import AIID_DIR, ReferenceImportError, import_aiid, similar_incidents
 from tests.factories import AISystemFactory
 from tests.queries import steady_state_queries
 
-AIID = Path(__file__).parents[3] / "shared" / "reference" / "aiid"
-pytestmark = [
-    pytest.mark.skipif(not AIID.is_dir(), reason=f"AIID export not found at {AIID}"),
-    pytest.mark.urls(__name__),
-]
+AIID = AIID_DIR  # the snapshot shipped in incidents/data/aiid
+pytestmark = pytest.mark.urls(__name__)
 
 # The reference API's routes, until the site's URLconf includes them (then the first match wins).
 urlpatterns = [*site_urlpatterns, path("api/v1/", include("incidents.api.references"))]
@@ -75,7 +72,7 @@ def _rewrite(path: Path, change):
 
 def test_it_imports_every_incident_of_the_export(imported):
     rows = _rows("incidents.csv")
-    assert len(rows) == 1367  # the snapshot SOURCES.md describes
+    assert len(rows) == 1367  # the snapshot incidents/data/aiid/README.md describes
 
     assert imported["rows"] == len(rows)
     assert imported["created"] == len(rows)
@@ -249,6 +246,13 @@ def test_a_bad_cset_count_or_header_fails_clearly(db, export_copy):
         import_aiid(export_copy)
     with pytest.raises(ReferenceImportError, match="AIID export folder not found"):
         import_aiid(export_copy / "nowhere")
+
+
+def test_it_loads_the_shipped_snapshot_when_the_command_names_no_folder(db):
+    call_command("import_aiid", stdout=(out := _Output()))
+    assert "1367 AIID incidents" in out.text and "created 1367" in out.text
+    assert ReferenceIncident.objects.count() == 1367
+    assert ChangeEvent.objects.filter(reason="import_aiid from incidents/data/aiid").exists()
 
 
 def test_an_unterminated_quote_is_reported_where_the_record_starts(db, export_copy):
