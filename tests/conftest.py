@@ -13,6 +13,18 @@ from governance.services import tokens
 from tests.factories import AISystemFactory, TeamFactory, UserFactory
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Leave no embedded PostgreSQL behind: stop the server this run started, if it started one
+    (with DATABASE_URL set it did not; config/embedded.py)."""
+    from django.conf import settings
+    from django.db import connections
+
+    from config.embedded import stop_if_started_here
+
+    connections.close_all()
+    stop_if_started_here(settings.VAR_DIR)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
