@@ -12,7 +12,7 @@ The rules
 * A step (respond, then resolve) done after its limit is **late**; done by its limit (the limit
   itself included) it is **on time**. Both are final, whatever the status.
 * A step not done is **overdue** when the incident is still active (its clocks run, see
-  :data:`CLOCK_RUNNING_STATUSES`) and now is past the limit, **on track** while active before it,
+  :data:`ACTIVE_STATUSES`) and now is past the limit, **on track** while active before it,
   and **not applicable** once the incident is no longer active without the step (rejected,
   duplicate, or closed without it): nothing is left to do late.
 * **Breached** means late or overdue.
@@ -32,8 +32,9 @@ from django.db.models import Case, CharField, F, Q, Value, When
 
 from incidents.choices import IncidentStatus, ReportState, SlaStepState
 
-# The SLA clocks run for these: not yet resolved and not set aside.
-CLOCK_RUNNING_STATUSES = (
+# Active incidents: not yet resolved and not set aside. Their SLA clocks run; the admin's triage
+# queue and the evaluation escalation ("the open incident of a run") take these too.
+ACTIVE_STATUSES = (
     IncidentStatus.REPORTED,
     IncidentStatus.TRIAGED,
     IncidentStatus.INVESTIGATING,
@@ -62,9 +63,9 @@ STEPS = (RESPOND, RESOLVE)
 # --- SLA steps ------------------------------------------------------------------------------------
 
 
-def clocks_running_q() -> Q:
-    """Active incidents: their SLA clocks still run."""
-    return Q(status__in=CLOCK_RUNNING_STATUSES)
+def active_q() -> Q:
+    """Active incidents (:data:`ACTIVE_STATUSES`): their SLA clocks still run."""
+    return Q(status__in=ACTIVE_STATUSES)
 
 
 def step_done_q(step: Step) -> Q:
@@ -78,7 +79,7 @@ def step_late_q(step: Step) -> Q:
 
 def step_waiting_q(step: Step) -> Q:
     """Not done while the incident is active."""
-    return Q(**{f"{step.done}__isnull": True}) & clocks_running_q()
+    return Q(**{f"{step.done}__isnull": True}) & active_q()
 
 
 def step_overdue_q(step: Step, now: datetime) -> Q:

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from governance.admin.history import ChangeHistoryMixin
 from governance.exceptions import Conflict
 from incidents import choices
-from incidents.clock_rules import BREACHED_STEP_STATES, RESOLVE, RESPOND, clocks_running_q
+from incidents.clock_rules import BREACHED_STEP_STATES, RESOLVE, RESPOND, active_q
 from incidents.models import CorrectiveAction, Incident, TimelineEntry
 from incidents.services import corrective, incidents, lifecycle
 
@@ -34,7 +34,7 @@ class OpenFilter(admin.SimpleListFilter):
         return [("open", "Open"), ("all", "All")]
 
     def queryset(self, request, queryset):
-        return queryset if self.value() == "all" else queryset.filter(clocks_running_q())
+        return queryset if self.value() == "all" else queryset.filter(active_q())
 
     def choices(self, changelist):
         for value, label in self.lookup_choices:

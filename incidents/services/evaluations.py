@@ -27,8 +27,8 @@ Limits and escalation
 A system's limit for the run's benchmark applies, else its limit for every benchmark
 (``benchmark_name`` empty). A run exceeds it when the judged value (the rate, or the interval's
 lower bound) is strictly above ``max_rate``. Such a run adds an ``evaluation`` timeline entry to the
-open incident (not resolved, closed, rejected or a duplicate) of an earlier run with the same
-escalation key (system, model version and benchmark), or opens one with its first entry: never two
+active incident (``clock_rules.ACTIVE_STATUSES``) of an earlier run with the same escalation key
+(system, model version and benchmark), or opens one with its first entry: never two
 open incidents per key, also when runs arrive at once (an advisory lock on the key serialises
 them). The opened incident's severity is SEV2 when the interval's lower bound is above the limit
 (exceeded beyond reasonable doubt), SEV3 otherwise; its reporter is the run's.
@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from governance.models import AISystem, User
 from incidents import choices
+from incidents.clock_rules import active_q
 from incidents.models import EvaluationRun, HallucinationLimit, Incident
 from incidents.services import stats
 from incidents.services.evaluation_samples import MAX_SAMPLES, InvalidSample, is_count, stream_samples
@@ -119,15 +120,6 @@ _COMPUTED_RUN_FIELDS = [
     "escalation_key",
 ]
 _RUN_REFERENCES = ["system", "team", "model", "incident", "reporter"]
-
-CLOSED_INCIDENT_STATUSES = frozenset(
-    {
-        choices.IncidentStatus.RESOLVED,
-        choices.IncidentStatus.CLOSED,
-        choices.IncidentStatus.REJECTED,
-        choices.IncidentStatus.DUPLICATE,
-    }
-)
 
 _METHOD_NAMES = {
     choices.IntervalMethod.WILSON: "Wilson",
@@ -346,7 +338,7 @@ def open_incident_for(key: str) -> Incident | None:
     """The open incident an earlier run with this escalation key opened or added to."""
     return (
         Incident.objects.filter(evaluation_runs__escalation_key=key)
-        .exclude(status__in=CLOSED_INCIDENT_STATUSES)
+        .filter(active_q())
         .order_by("created_at", "id")
         .first()
     )
