@@ -254,6 +254,16 @@ class ReviewStatus(models.TextChoices):
 OPEN_REVIEW_STATUSES = (ReviewStatus.SCHEDULED, ReviewStatus.IN_PROGRESS, ReviewStatus.OVERDUE)
 
 
+class ReviewDueState(models.TextChoices):
+    """Where a review stands against its due date; see ``ReviewQuerySet.with_due_state``."""
+
+    UPCOMING = "upcoming", "not yet due"
+    DUE_SOON = "due_soon", "due within 7 days"
+    OVERDUE = "overdue", "overdue"
+    COMPLETED = "completed", "completed"
+    WAIVED = "waived", "waived"
+
+
 class ReviewTrigger(models.TextChoices):
     CADENCE = "cadence", "Periodic (policy cadence)"
     MATERIAL_CHANGE = "material_change", "Material change"

@@ -6,8 +6,12 @@ object outside it does not exist for that user (the API answers 404).
 
 from __future__ import annotations
 
+import datetime
+
 from django.db import models
 from django.db.models import F
+
+from governance import choices
 
 
 def _has_any_role(user) -> bool:
@@ -143,15 +147,66 @@ class EvidenceQuerySet(models.QuerySet):
         return scoped(self, user, lambda: models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids()))
 
 
+# --- Reviews: the due-date rule, written once ----------------------------------------------------
+#
+# A review is open while scheduled, in progress or overdue (``OPEN_REVIEW_STATUSES``). An open review
+# is overdue once its due date has passed, whatever its stored status says (the review scan marks it
+# ``overdue`` a few minutes later); due soon within ``REVIEW_DUE_SOON`` of it (the due date itself
+# included); not yet due before that. A completed or waived review is that, whenever it was due.
+# ``with_due_state(now)`` annotates the state, and the admin, the API, the evidence packs and the
+# review scan use it or the Q objects below.
+
+REVIEW_DUE_SOON = datetime.timedelta(days=7)
+
+
+def review_open_q() -> models.Q:
+    return models.Q(status__in=choices.OPEN_REVIEW_STATUSES)
+
+
+def review_overdue_q(now: datetime.datetime) -> models.Q:
+    return review_open_q() & models.Q(due_at__lt=now)
+
+
+def review_due_soon_q(now: datetime.datetime) -> models.Q:
+    return review_open_q() & models.Q(due_at__gte=now, due_at__lte=now + REVIEW_DUE_SOON)
+
+
+def review_due_state(now: datetime.datetime) -> models.Case:
+    """The :class:`~governance.choices.ReviewDueState` of a review at ``now`` (first match wins)."""
+    state = choices.ReviewDueState
+    return models.Case(
+        models.When(status=choices.ReviewStatus.COMPLETED, then=models.Value(state.COMPLETED.value)),
+        models.When(status=choices.ReviewStatus.WAIVED, then=models.Value(state.WAIVED.value)),
+        models.When(review_overdue_q(now), then=models.Value(state.OVERDUE.value)),
+        models.When(review_due_soon_q(now), then=models.Value(state.DUE_SOON.value)),
+        default=models.Value(state.UPCOMING.value),
+        output_field=models.CharField(),
+    )
+
+
 class ReviewQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Reviews of the systems the user sees."""
         return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
 
     def open(self):
-        from governance.choices import OPEN_REVIEW_STATUSES
+        return self.filter(review_open_q())
 
-        return self.filter(status__in=OPEN_REVIEW_STATUSES)
+    def with_due_state(self, now: datetime.datetime):
+        """Each review's ``due_state`` at ``now`` (see the rule above)."""
+        return self.annotate(due_state=review_due_state(now))
+
+    def overdue(self, now: datetime.datetime, overdue: bool = True):
+        """Open reviews past their due date at ``now`` (or, with ``overdue=False``, the others)."""
+        return self.filter(review_overdue_q(now)) if overdue else self.exclude(review_overdue_q(now))
+
+    def due_soon(self, now: datetime.datetime):
+        """Open reviews due within ``REVIEW_DUE_SOON`` of ``now``, not yet overdue."""
+        return self.filter(review_due_soon_q(now))
+
+    def due_within(self, now: datetime.datetime, days: int):
+        """Open reviews due by ``days`` days from ``now``, the overdue ones included."""
+        return self.open().filter(due_at__lte=now + datetime.timedelta(days=days))
 
 
 class OwnRowsQuerySet(models.QuerySet):

@@ -1,6 +1,7 @@
 """Periodic reviews in the admin: the policies that pace them, and the review queue.
 
-The queue shows what falls due this week and what is overdue. An open review's page asks each
+The queue shows each review's due state (``ReviewQuerySet.with_due_state``): overdue, due within
+7 days, or not yet due. An open review's page asks each
 checklist question in a field of its own; "Complete review", "Start review" and "Waive" go
 through ``governance.services.reviews``, whose refusals show on the form. Engineers and auditors
 read; closed reviews are read-only for everyone.
@@ -9,7 +10,6 @@ read; closed reviews are read-only for everyone.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from django import forms
 from django.contrib import admin
@@ -26,7 +26,8 @@ from governance.services import reviews as services
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]*")
 ANSWER_PREFIX = "answer__"
 DECISIONS = {"_complete": "complete", "_start": "start", "_waive": "waive"}
-OVERDUE_COLOUR = "#cf222e"
+OVERDUE_COLOUR, SOON_COLOUR = "#cf222e", "#9a6700"
+DueState = choices.ReviewDueState
 
 
 # --- Review policies ------------------------------------------------------------------------------
@@ -118,18 +119,18 @@ class ReviewPolicyAdmin(ChangeHistoryMixin, admin.ModelAdmin):
 
 
 class DueFilter(admin.SimpleListFilter):
+    """By due state (``ReviewQuerySet.with_due_state``): overdue, due within 7 days, not yet due."""
+
     title = "due"
     parameter_name = "due"
+    STATES = (DueState.OVERDUE, DueState.DUE_SOON, DueState.UPCOMING)
 
     def lookups(self, request, model_admin):
-        return [("week", "Due this week (next 7 days)"), ("overdue", "Overdue")]
+        return [(state.value, state.label.capitalize()) for state in self.STATES]
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "week":
-            return queryset.open().filter(due_at__gte=now, due_at__lt=now + timedelta(days=7))
-        if self.value() == "overdue":
-            return queryset.open().filter(due_at__lt=now)
+        if self.value() in {state.value for state in self.STATES}:
+            return queryset.filter(due_state=self.value())
         return queryset
 
 
@@ -254,7 +255,7 @@ class ReviewAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     record = ["signed_off_by", "signed_off_at", "created_at", "updated_at"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).visible_to(request.user)
+        return super().get_queryset(request).visible_to(request.user).with_due_state(timezone.now())
 
     def has_add_permission(self, request):
         return False  # reviews are scheduled by the policies and by material changes
@@ -320,16 +321,18 @@ class ReviewAdmin(ChangeHistoryMixin, admin.ModelAdmin):
 
     @admin.display(description="due", ordering="due_at")
     def due(self, review):
+        """The due date with the review's due state: in red with the days late when overdue, in
+        orange when due within 7 days."""
+        state = DueState(review.due_state)
         text = timezone.localtime(review.due_at).strftime("%Y-%m-%d")
-        late = timezone.now() - review.due_at
-        if review.is_open and late.total_seconds() > 0:
-            return format_html(
-                '<strong class="review-overdue" style="color:{}">{} ({} d overdue)</strong>',
-                OVERDUE_COLOUR,
-                text,
-                late.days,
-            )
-        return text
+        if state == DueState.OVERDUE:
+            late = (timezone.now() - review.due_at).days
+            text, colour = f"{text} ({late} d overdue)", OVERDUE_COLOUR
+        elif state == DueState.DUE_SOON:
+            text, colour = f"{text} ({state.label})", SOON_COLOUR
+        else:
+            colour = "inherit"
+        return format_html('<span class="review-{}" style="color:{}">{}</span>', state.value, colour, text)
 
     @admin.display(description="questions and answers")
     def checklist_panel(self, review):

@@ -8,11 +8,9 @@ page costs the same however many rows it holds.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import django_filters
 from django import forms
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django_filters.widgets import BooleanWidget
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
@@ -40,7 +38,13 @@ class ReviewSerializer(serializers.ModelSerializer):
         source="reviewer_username", read_only=True, allow_null=True, help_text="Who took the review on."
     )
     signed_off_by = serializers.CharField(source="signed_off_by_username", read_only=True, allow_null=True)
-    overdue = serializers.SerializerMethodField(help_text="Open and past its due date.")
+    due_state = serializers.ChoiceField(
+        choices=choices.ReviewDueState.choices,
+        read_only=True,
+        help_text="Where the review stands against its due date: upcoming, due_soon (within 7 days), "
+        "overdue (open and past it, whatever its status says yet), completed or waived.",
+    )
+    overdue = serializers.SerializerMethodField(help_text="due_state is overdue.")
 
     class Meta:
         model = Review
@@ -50,6 +54,7 @@ class ReviewSerializer(serializers.ModelSerializer):
             "system_name",
             "due_at",
             "status",
+            "due_state",
             "overdue",
             "trigger",
             "reason",
@@ -67,7 +72,7 @@ class ReviewSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_overdue(self, review) -> bool:
-        return review.is_open and review.due_at < timezone.now()
+        return review.due_state == choices.ReviewDueState.OVERDUE
 
 
 class NextReviewSerializer(serializers.Serializer):
@@ -164,7 +169,7 @@ class ReviewFilter(django_filters.FilterSet):
         field_name="due_at", lookup_expr="gte", help_text="Due at or after this ISO 8601 date or date-time."
     )
     overdue = StrictBooleanFilter(
-        method="filter_overdue", help_text="true: open and past the due date; false: everything else."
+        method="filter_overdue", help_text="true: due_state is overdue; false: everything else."
     )
     due_within_days = IntegerFilter(
         method="filter_due_within_days",
@@ -178,13 +183,10 @@ class ReviewFilter(django_filters.FilterSet):
         fields = ["status", "outcome", "trigger"]
 
     def filter_overdue(self, queryset, name, value):
-        overdue = Q(status__in=choices.OPEN_REVIEW_STATUSES, due_at__lt=timezone.now())
-        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+        return queryset.overdue(timezone.now(), value)
 
     def filter_due_within_days(self, queryset, name, value):
-        return queryset.filter(
-            status__in=choices.OPEN_REVIEW_STATUSES, due_at__lte=timezone.now() + timedelta(days=value)
-        )
+        return queryset.due_within(timezone.now(), value)
 
 
 # --- Views --------------------------------------------------------------------------------------
@@ -217,6 +219,7 @@ class ReviewViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return (
             Review.objects.visible_to(self.request.user)
+            .with_due_state(timezone.now())
             .annotate(
                 system_slug=F("system__slug"),
                 system_name=F("system__name"),

@@ -22,13 +22,14 @@ from django.utils import timezone
 
 from governance import choices
 from governance.admin.charts import bar_chart_svg
-from governance.models import Review, TransparencyAssessment
+from governance.models import TransparencyAssessment
 from governance.packs import (
     MAX_REPORT_ROWS,
     PackScope,
     ReportPart,
     register_report_part,
     registered_report_parts,
+    sections,
 )
 from governance.services import coverage
 
@@ -128,25 +129,21 @@ def systems_part(scope: PackScope) -> ReportPart:
 
 
 def reviews_part(scope: PackScope) -> ReportPart:
-    """Reviews due in the period, by status."""
-    queryset = Review.objects.visible_to(scope.user).filter(system__in=scope.system_queryset())
-    if scope.start:
-        queryset = queryset.filter(due_at__date__gte=scope.start)
-    if scope.end:
-        queryset = queryset.filter(due_at__date__lte=scope.end)
-    counts = dict(
-        queryset.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    statuses = [s for s in choices.ReviewStatus if counts.get(s.value)]
+    """Reviews due in the period, by due state as of the pack's moment (the ``due_state`` column of
+    ``reviews.csv``): an open review past its due date counts as overdue whatever its stored status."""
+    queryset = sections.reviews_in_scope(scope)
+    by_state = queryset.order_by().values_list("due_state").annotate(n=Count("id"))
+    counts = dict(by_state.values_list("due_state", "n"))
+    states = [s for s in choices.ReviewDueState if counts.get(s.value)]
     return ReportPart(
         heading="Reviews due in the period",
-        text=f"{sum(counts.values())} reviews by status.",
-        header=("status", "reviews"),
-        rows=tuple((s.label, counts[s.value]) for s in statuses),
+        text=f"{sum(counts.values())} reviews by due state.",
+        header=("due state", "reviews"),
+        rows=tuple((s.label, counts[s.value]) for s in states),
         chart={
-            "title": "Reviews by status",
-            "categories": [s.label for s in statuses],
-            "series": [("reviews", [counts[s.value] for s in statuses])],
+            "title": "Reviews by due state",
+            "categories": [s.label for s in states],
+            "series": [("reviews", [counts[s.value] for s in states])],
         },
     )
 

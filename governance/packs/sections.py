@@ -60,17 +60,23 @@ def risks(scope: PackScope):
     yield "risks.csv", QueryRows(queryset, fields)
 
 
-def reviews(scope: PackScope):
+def reviews_in_scope(scope: PackScope):
+    """The reviews of the pack (its systems, due in its period), with their due state as of the
+    pack's moment: ``reviews.csv`` and the report's review part both read these."""
     queryset = Review.objects.visible_to(scope.user).filter(_system_filter(scope))
     if scope.start:
         queryset = queryset.filter(due_at__date__gte=scope.start)
     if scope.end:
         queryset = queryset.filter(due_at__date__lte=scope.end)
+    return queryset.with_due_state(scope.moment())
+
+
+def reviews(scope: PackScope):
     fields = [
-        "id", "system__slug", "due_at", "status", "trigger", "reason", "reviewer__username", "outcome",
-        "conditions", "waived_reason", "signed_off_by__username", "signed_off_at",
+        "id", "system__slug", "due_at", "status", "due_state", "trigger", "reason", "reviewer__username",
+        "outcome", "conditions", "waived_reason", "signed_off_by__username", "signed_off_at",
     ]  # fmt: skip
-    yield "reviews.csv", QueryRows(queryset.order_by("id"), fields)
+    yield "reviews.csv", QueryRows(reviews_in_scope(scope).order_by("id"), fields)
 
 
 def transparency(scope: PackScope):

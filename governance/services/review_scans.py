@@ -36,7 +36,6 @@ _T = {
     "user_groups": User.groups.through._meta.db_table,
     "group": Group._meta.db_table,
 }
-_OPEN = "('scheduled', 'in_progress', 'overdue')"
 
 # Users in the officer group (whether they are active is checked when the rows are written).
 _OFFICERS = f"""
@@ -44,22 +43,9 @@ _OFFICERS = f"""
       JOIN {_T["group"]} g ON g.id = ug.group_id AND g.name = '{choices.Role.OFFICER}'
 """
 
-_MARK_OVERDUE_SQL = f"""
-UPDATE {_T["review"]} SET status = 'overdue', updated_at = %s
- WHERE id IN (SELECT id FROM {_T["review"]}
-               WHERE status IN ('scheduled', 'in_progress') AND due_at < %s
-                 FOR UPDATE SKIP LOCKED)
-"""
-
 _POLICY_LIMITS_SQL = f"""
 SELECT coalesce(max(lead), 0), coalesce(max(p.escalate_after_days), 0)
   FROM {_T["policy"]} p LEFT JOIN LATERAL unnest(p.reminder_lead_days) AS lead ON true
-"""
-
-_LOCK_REVIEWS_SQL = f"""
-SELECT id FROM {_T["review"]}
- WHERE status IN {_OPEN} AND due_at >= %s AND due_at < %s
-   FOR UPDATE SKIP LOCKED
 """
 
 # The locked reviews with their system and the system's policy (exact class, else the tier's,
@@ -74,7 +60,7 @@ _REVIEWS = f"""
       JOIN {_T["system"]} s ON s.id = r.system_id
       LEFT JOIN {_T["policy"]} pe ON pe.risk_tier = s.risk_tier AND pe.eu_ai_act_class = s.eu_ai_act_class
       LEFT JOIN {_T["policy"]} pt ON pt.risk_tier = s.risk_tier AND pt.eu_ai_act_class = ''
-     WHERE r.id = ANY(%s::bigint[]) AND r.status IN {_OPEN}
+     WHERE r.id = ANY(%s::bigint[]) AND r.status = ANY(%s::varchar[])
 """
 
 _PAYLOAD = """jsonb_build_object(
@@ -141,18 +127,37 @@ def scan_reviews(*, now: datetime | None = None) -> dict[str, int]:
     """
     now = now or timezone.now()
     max_lead, max_escalate = _policy_limits()
-    with connection.cursor() as cursor:
-        cursor.execute(_MARK_OVERDUE_SQL, [now, now])
-        went_overdue = cursor.rowcount
-        cursor.execute(
-            _LOCK_REVIEWS_SQL,
-            [now - CATCH_UP - timedelta(days=max_escalate), now + timedelta(days=max_lead)],
+    # Open reviews overdue by the queryset's rule that the scan has not marked yet; a row someone
+    # is editing now is left to the next scan.
+    unmarked = (
+        Review.objects.overdue(now)
+        .exclude(status=choices.ReviewStatus.OVERDUE)
+        .order_by()
+        .select_for_update(skip_locked=True)
+        .values("id")
+    )
+    went_overdue = Review.objects.filter(id__in=unmarked).update(
+        status=choices.ReviewStatus.OVERDUE, updated_at=now
+    )
+    ids = list(
+        Review.objects.open()
+        .filter(
+            due_at__gte=now - CATCH_UP - timedelta(days=max_escalate),
+            due_at__lt=now + timedelta(days=max_lead),
         )
-        ids = [row[0] for row in cursor.fetchall()]
+        .order_by()
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)
+    )
     result = {"overdue_reviews": went_overdue, "review_due": 0, "review_overdue": 0, "review_escalation": 0}
     if not ids:
         return result
-    reviews = [list(DEFAULT_REMINDER_LEAD_DAYS), DEFAULT_ESCALATE_AFTER_DAYS, ids]
+    reviews = [
+        list(DEFAULT_REMINDER_LEAD_DAYS),
+        DEFAULT_ESCALATE_AFTER_DAYS,
+        ids,
+        list(choices.OPEN_REVIEW_STATUSES),
+    ]
     oldest = now - CATCH_UP
     for kind, sql, times in (
         (choices.NotificationKind.REVIEW_DUE, _DUE_SQL, [now, now, oldest]),

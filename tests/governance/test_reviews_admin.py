@@ -60,7 +60,8 @@ def test_it_filters_the_review_queue(client, officer, queue):
     ids = {name: review.pk for name, review in queue.items()}
 
     assert _listed(client) == set(ids.values())
-    assert _listed(client, "due=week") == {ids["week"]}
+    assert _listed(client, "due=due_soon") == {ids["week"]}
+    assert _listed(client, "due=upcoming") == {ids["later"]}
     assert _listed(client, "due=overdue") == {ids["overdue"], ids["theirs"]}
     assert _listed(client, "status__exact=scheduled") == {ids["week"], ids["later"]}
     page = client.get(REVIEWS).content.decode()

@@ -46,7 +46,7 @@ def test_it_completes_a_review_from_the_checklist_and_schedules_the_next(page, o
     )
 
     log_in(page, officer)
-    page.goto(f"{REVIEWS}?due=week")
+    page.goto(f"{REVIEWS}?due=due_soon")
     rows = page.locator("#result_list tbody tr")
     expect(rows).to_have_count(1)
     page.get_by_role("link", name="Claims triage").click()
