@@ -40,7 +40,7 @@ from governance.services.access import is_officer
 from incidents import choices
 from incidents.models import Incident, IncidentSequence, TimelineEntry
 from incidents.services import clocks
-from incidents.services.notifications import SEV1, request_notification
+from incidents.services.notifications import SEV1, notify_incident
 
 SEVERITIES = frozenset(severity.value for severity in choices.Severity)
 
@@ -189,8 +189,8 @@ def create_incident(*, actor: User, data: Mapping[str, object]) -> tuple[Inciden
 
     Returns ``(incident, created)``. A report whose non-empty ``external_id`` the team already
     reported from the same ``source`` returns that incident with ``created`` False, also when two
-    such reports race. The checks only read; the writes (reference, row, notification request)
-    are one atomic block.
+    such reports race. The checks only read; the writes (reference, row and, for a SEV1, its
+    outbox rows and the review it makes due) are one atomic block.
     """
     require_incident_permission(actor, "add_incident")
     data = dict(data)
@@ -232,7 +232,7 @@ def create_incident(*, actor: User, data: Mapping[str, object]) -> tuple[Inciden
             incident.reference = _allocate_reference(now)
             incident.save()
             if incident.severity == choices.Severity.SEV1:
-                request_notification(kind=SEV1, incident=incident, reason="Reported as SEV1.")
+                notify_incident(kind=SEV1, incident=incident, reason="Reported as SEV1.")
     except IntegrityError as exc:
         if not _is_external_id_clash(exc):
             raise
@@ -248,7 +248,8 @@ def update_incident(*, actor: User, incident: Incident, changes: Mapping[str, ob
     """Change what is known about an incident: title, description, classification, model, severity.
 
     A severity change is written to the timeline and moves the SLA deadlines (still counted from
-    when the incident was reported); raising it to SEV1 asks for a notification.
+    when the incident was reported); raising it to SEV1 writes its notification and makes a review
+    of the system due, in the same transaction.
     """
     require_incident_permission(actor, "change_incident")
     unknown = sorted(set(changes) - UPDATABLE_FIELDS)
@@ -274,9 +275,7 @@ def update_incident(*, actor: User, incident: Incident, changes: Mapping[str, ob
             data={"from": before, "to": incident.severity},
         )
         if incident.severity == choices.Severity.SEV1:
-            request_notification(
-                kind=SEV1, incident=incident, reason=f"Severity raised from {before} to SEV1."
-            )
+            notify_incident(kind=SEV1, incident=incident, reason=f"Severity raised from {before} to SEV1.")
     return incident
 
 

@@ -32,7 +32,7 @@ from incidents.services.incidents import (
     require_officer,
     validate_incident,
 )
-from incidents.services.notifications import SERIOUS_INCIDENT, request_notification
+from incidents.services.notifications import SERIOUS_INCIDENT, notify_incident
 
 Status = choices.IncidentStatus
 
@@ -200,7 +200,13 @@ def flag_serious(*, actor: User, incident: Incident, ground: str, widespread: bo
         },
     )
     if previous_due != incident.report_due_at:
-        request_notification(kind=SERIOUS_INCIDENT, incident=incident, reason=deadline.reason)
+        # Another ground that moves the deadline is news; the same deadline again is not.
+        notify_incident(
+            kind=SERIOUS_INCIDENT,
+            incident=incident,
+            reason=deadline.reason,
+            event=f"{incident.report_due_at.astimezone(UTC):%Y%m%d%H%M}",
+        )
     return incident
 
 

@@ -11,11 +11,10 @@ from django.utils import timezone
 
 from governance.choices import Role
 from governance.exceptions import Conflict, NotAllowed
-from governance.models import AISystem, User
+from governance.models import AISystem, Notification, Review, User
 from incidents.models import Incident, IncidentSequence, TimelineEntry
 from incidents.services import corrective, lifecycle
 from incidents.services import incidents as services
-from incidents.services.notifications import notification_requested
 from tests.factories import (
     AISystemFactory,
     CorrectiveActionFactory,
@@ -52,19 +51,10 @@ def _year() -> int:
     return timezone.localtime(timezone.now()).year
 
 
-@pytest.fixture
-def captured(db):
-    """Notification requests announced on the signal, as (kind, reference, reason)."""
-    seen = []
-
-    def receiver(sender, kind, incident, reason, **kwargs):
-        seen.append((kind, incident.reference, reason))
-
-    notification_requested.connect(receiver)
-    try:
-        yield seen
-    finally:
-        notification_requested.disconnect(receiver)
+def _told(incident) -> list[tuple[str, str]]:
+    """The incident notifications in the outbox, one per event (not per recipient and channel)."""
+    rows = Notification.objects.filter(subject_type="incidents.incident", subject_id=str(incident.pk))
+    return sorted({(row.kind, row.payload["reason"]) for row in rows})
 
 
 # --- Reporting ----------------------------------------------------------------------------------
@@ -454,46 +444,41 @@ def test_it_records_reports_to_the_authority_once_each(officer, system_a):
 # --- Notifications ------------------------------------------------------------------------------
 
 
-def test_it_asks_for_a_notification_when_a_sev1_is_reported(
-    engineer, system_a, captured, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
+def test_it_writes_the_sev1_notice_in_the_reports_own_transaction(officer, engineer, system_a):
+    with transaction.atomic():
         _report(engineer, system_a, severity="SEV3")
         sev1 = _report(engineer, system_a, severity="SEV1")
-        assert captured == [], "announced only once the report commits"
-    assert captured == [("sev1", sev1.reference, "Reported as SEV1.")]
+        # Written before the commit, with the incident: nothing waits for an after-commit hook.
+        assert _told(sev1) == [("sev1", "Reported as SEV1.")]
+        assert Review.objects.filter(system=system_a, reason=f"SEV1 incident {sev1.reference}").exists()
+    assert Notification.objects.filter(kind="sev1").values("subject_id").distinct().count() == 1
 
 
-def test_it_asks_for_a_notification_when_raised_to_sev1(
-    engineer, system_a, captured, django_capture_on_commit_callbacks
-):
+def test_it_writes_the_sev1_notice_when_raised_to_sev1(officer, engineer, system_a):
     incident = _report(engineer, system_a, severity="SEV3")
-    with django_capture_on_commit_callbacks(execute=True):
-        services.update_incident(actor=engineer, incident=incident, changes={"severity": "SEV1"})
-    assert [kind for kind, _, _ in captured] == ["sev1"]
+    assert _told(incident) == []
+    services.update_incident(actor=engineer, incident=incident, changes={"severity": "SEV1"})
+    assert _told(incident) == [("sev1", "Severity raised from SEV3 to SEV1.")]
 
 
-def test_it_asks_for_a_notification_when_an_incident_is_flagged_serious(
-    officer, system_a, captured, django_capture_on_commit_callbacks
-):
+def test_it_writes_the_serious_incident_notice_once_for_the_same_grounds(officer, system_a):
     incident = IncidentFactory(system=system_a, became_aware_at=AWARE, detected_at=AWARE, occurred_at=AWARE)
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.flag_serious(actor=officer, incident=incident, ground="death")
-        lifecycle.flag_serious(actor=officer, incident=incident, ground="death")  # no change, no request
-    assert len(captured) == 1
-    kind, reference, reason = captured[0]
-    assert (kind, reference) == ("serious_incident", incident.reference)
-    assert "Art. 73(4)" in reason
+    lifecycle.flag_serious(actor=officer, incident=incident, ground="death")
+    rows = Notification.objects.count()
+    lifecycle.flag_serious(actor=officer, incident=incident, ground="death")  # nothing new
+
+    ((kind, reason),) = _told(incident)
+    assert kind == "serious_incident" and "Art. 73(4)" in reason
+    assert Notification.objects.count() == rows
+    assert incident.timeline.count() == 1
 
 
-def test_it_does_not_notify_when_the_report_rolls_back(
-    engineer, system_a, captured, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            _report(engineer, system_a, severity="SEV1")
-            raise RuntimeError("rolled back")
-    assert callbacks == [] and captured == []
+def test_it_writes_nothing_when_the_report_rolls_back(officer, engineer, system_a):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _report(engineer, system_a, severity="SEV1")
+        raise RuntimeError("rolled back")
+    assert not Incident.objects.exists()
+    assert not Notification.objects.exists() and not Review.objects.exists()
 
 
 # --- Corrective actions -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.utils import timezone
 from governance.choices import ReviewTrigger, Role
 from governance.models import Notification, Review, TeamMembership
 from incidents.models import Incident
-from incidents.services import clock_scans, lifecycle, notification_receivers
+from incidents.services import clock_scans, lifecycle, notifications
 from incidents.services import incidents as services
 from incidents.tasks.clocks import scan_incident_clocks
 from tests.factories import AISystemFactory, IncidentFactory, TeamFactory, UserFactory
@@ -149,21 +149,24 @@ def test_a_sev3_notifies_nobody_and_a_raise_to_sev1_does(
 
 def test_it_writes_an_incident_notification_once_however_often_it_is_asked(people, system, queued):
     incident = IncidentFactory(system=system, severity="SEV1")
-    first = notification_receivers.notify(kind="sev1", incident=incident, reason="Reported as SEV1.")
-    again = notification_receivers.notify(kind="sev1", incident=incident, reason="Reported as SEV1.")
+    first = notifications.notify_incident(kind="sev1", incident=incident, reason="Reported as SEV1.")
+    again = notifications.notify_incident(kind="sev1", incident=incident, reason="Reported as SEV1.")
     assert (first, again) == (8, 0)
 
 
-def test_a_failing_review_trigger_does_not_lose_the_notification(
-    people, system, queued, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_a_failing_review_write_rolls_the_whole_report_back(people, system, queued, monkeypatch):
+    """The incident, its notice and its review commit together or not at all: nothing is left
+    half-written for a scan to miss."""
+
     def broken(**kwargs):
         raise RuntimeError("review service down")
 
     monkeypatch.setattr("governance.services.reviews.require_review_now", broken)
-    with django_capture_on_commit_callbacks(execute=True):
-        incident = _report(people["officer"], system, severity="SEV1")
-    assert _rows(incident, "sev1").count() == 8
+    with pytest.raises(RuntimeError):
+        _report(people["officer"], system, severity="SEV1")
+    assert not Incident.objects.exists()
+    assert not Notification.objects.exists() and not Review.objects.exists()
+    assert queued == [], "no delivery is queued for rows that were never committed"
 
 
 def test_a_serious_incident_is_notified_again_only_when_its_deadline_moves(
@@ -171,17 +174,22 @@ def test_a_serious_incident_is_notified_again_only_when_its_deadline_moves(
 ):
     aware = timezone.now() - HOUR
     incident = IncidentFactory(system=system, occurred_at=aware, detected_at=aware, became_aware_at=aware)
+    officer = people["officer"]
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.flag_serious(actor=people["officer"], incident=incident, ground="health")
+        lifecycle.flag_serious(actor=officer, incident=incident, ground="health")
     rows = _rows(incident, "serious_incident")
     assert _recipients(rows) == {"chief", "business-owner", "tech-owner", "lead"}
     assert rows.count() == 8
+    assert len(queued) == 8, "delivery is kicked once the flag commits"
     incident.refresh_from_db()
     assert rows.first().payload["report_due_at"].startswith(f"{incident.report_due_at:%Y-%m-%dT%H:%M}")
     assert not Review.objects.exists(), "only a SEV1 is a material change"
 
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.flag_serious(actor=people["officer"], incident=incident, ground="death")  # shorter deadline
+    # Another 15-day ground: the deadline stays, nobody is told again.
+    lifecycle.flag_serious(actor=officer, incident=incident, ground="fundamental_rights")
+    assert _rows(incident, "serious_incident").count() == 8
+    # Death: 10 days, an earlier deadline, told again.
+    lifecycle.flag_serious(actor=officer, incident=incident, ground="death")
     assert _rows(incident, "serious_incident").count() == 16
 
 
@@ -305,7 +313,7 @@ def test_the_incident_emails_render_from_their_templates(people, system, queued,
         report_due_rule="Art. 73(2)",
     )
     clock_scans.scan_incident_clocks(now=now)
-    notification_receivers.notify(kind="sev1", incident=incident, reason="Reported as SEV1.")
+    notifications.notify_incident(kind="sev1", incident=incident, reason="Reported as SEV1.")
 
     bodies = {
         row.kind: delivery.render_email(row).body
