@@ -31,11 +31,11 @@ RAW_INSERT = """
 INSERT INTO incidents_incident (
     reference, title, description, occurred_at, detected_at, became_aware_at, source, external_id,
     severity, status, harm_types, harm_level, mit_domain, mit_subdomain, affected_parties, sector,
-    is_serious, serious_ground, widespread_infringement, report_due_rule, authority_reference,
+    is_serious, serious_grounds, widespread_infringement, report_due_rule, authority_reference,
     respond_by, resolve_by, created_at, updated_at, reporter_id, system_id, team_id
 ) VALUES (
     %s, %s, 'Raw insert rate.', %s, %s, %s, 'api', %s, 'SEV3', 'reported', '{}', '', '', '', '{}', '',
-    false, '', false, '', '', %s, %s, %s, %s, %s, %s, %s
+    false, '{}', false, '', '', %s, %s, %s, %s, %s, %s, %s
 )
 """
 

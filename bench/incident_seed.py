@@ -141,7 +141,7 @@ WITH base AS (
 INSERT INTO incidents_incident (
     reference, title, description, occurred_at, detected_at, became_aware_at, source, external_id,
     severity, status, harm_types, harm_level, mit_domain, mit_subdomain, affected_parties, sector,
-    is_serious, serious_ground, widespread_infringement, report_due_at, report_due_rule,
+    is_serious, serious_grounds, widespread_infringement, report_due_at, report_due_rule,
     initial_report_sent_at, complete_report_sent_at, authority_reference,
     respond_by, resolve_by, responded_at, resolved_at, created_at, updated_at,
     duplicate_of_id, model_id, reporter_id, system_id, team_id
@@ -162,7 +162,7 @@ SELECT
     CASE WHEN h %% 3 = 0 THEN ARRAY['reputational']::varchar[] ELSE '{}'::varchar[] END,
     CASE WHEN h %% 4 = 0 THEN 'near_miss' WHEN h %% 4 = 1 THEN 'issue' ELSE '' END,
     '', '', '{}', '',
-    is_serious, CASE WHEN is_serious THEN 'health' ELSE '' END, false,
+    is_serious, CASE WHEN is_serious THEN ARRAY['health']::varchar[] ELSE '{}'::varchar[] END, false,
     CASE WHEN is_serious THEN detected_at + interval '10 days' END,
     CASE WHEN is_serious THEN 'Art. 73(2)' ELSE '' END,
     NULL, NULL, '',

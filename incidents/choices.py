@@ -83,7 +83,11 @@ class TimelineKind(models.TextChoices):
     SEVERITY_CHANGE = "severity_change", "Severity change"
     MITIGATION = "mitigation", "Mitigation"
     NOTIFICATION_SENT = "notification_sent", "Notification sent"
-    AUTHORITY_REPORT = "authority_report", "Report to an authority"
+    # Art. 73: an incident flagged serious, its grounds (or widespread scope) changed or the flag
+    # withdrawn, and a report recorded as sent to the market surveillance authority.
+    FLAGGED_SERIOUS = "flagged_serious", "Flagged serious"
+    SERIOUS_GROUNDS = "serious_grounds", "Serious grounds changed"
+    AUTHORITY_REPORT = "authority_report", "Report sent"
     EVALUATION = "evaluation", "Evaluation run"
 
 

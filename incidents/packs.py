@@ -7,7 +7,7 @@ latest evaluation run per system and benchmark against its limit."""
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, Q, Value, When
+from django.db.models import Case, CharField, Count, F, Func, Q, Value, When
 from django.db.models.functions import TruncMonth
 
 from governance.admin.charts import percent
@@ -18,6 +18,21 @@ from incidents.choices import ReportState, Severity
 from incidents.models import EvaluationRun, HallucinationFinding, Incident, TimelineEntry
 
 REPORT_MONTHS = 36
+
+
+# An incident's Art. 3(49) grounds in one CSV cell or report column: the values joined with "; ",
+# in the order they are stored (``SeriousIncidentGround``'s).
+GROUNDS_TEXT = "serious_grounds_text"
+
+
+def _with_grounds_text(queryset):
+    return queryset.annotate(
+        **{
+            GROUNDS_TEXT: Func(
+                F("serious_grounds"), Value("; "), function="array_to_string", output_field=CharField()
+            )
+        }
+    )
 
 
 def _period(scope: PackScope, field: str) -> Q:
@@ -37,12 +52,14 @@ def incidents(scope: PackScope):
     )
     fields = [
         "id", "reference", "system__slug", "team__slug", "title", "description", "occurred_at", "detected_at",
-        "source", "external_id", "severity", "status", "harm_level", "is_serious", "serious_ground",
-        "report_due_at", "initial_report_sent_at", "complete_report_sent_at", "report_state", "respond_by",
-        "responded_at", "respond_state", "resolve_by", "resolved_at", "resolve_state",
+        "became_aware_at", "source", "external_id", "severity", "status", "harm_level", "is_serious",
+        "serious_grounds", "widespread_infringement", "report_due_at", "report_due_rule",
+        "initial_report_sent_at", "complete_report_sent_at", "authority_reference", "report_state",
+        "respond_by", "responded_at", "respond_state", "resolve_by", "resolved_at", "resolve_state",
     ]  # fmt: skip
-    rows = selected.with_clocks(scope.moment()).order_by("id")
-    yield "incidents/incidents.csv", QueryRows(rows, fields)
+    rows = _with_grounds_text(selected.with_clocks(scope.moment()).order_by("id"))
+    columns = [GROUNDS_TEXT if field == "serious_grounds" else field for field in fields]
+    yield "incidents/incidents.csv", QueryRows(rows, columns, header=fields)
     timeline = TimelineEntry.objects.visible_to(scope.user).filter(incident__in=selected.values("pk"))
     fields = ["id", "incident_id", "incident__reference", "kind", "at", "author__username", "author_label"]
     fields.append("body")
@@ -142,9 +159,9 @@ def serious_incidents(scope: PackScope) -> ReportPart:
     by_state = serious.order_by().values_list("report_state").annotate(n=Count("id"))
     counts = dict(by_state.values_list("report_state", "n"))
     total = sum(counts.values())
-    listed = serious.annotate(rank=rank).order_by("rank", "report_due_at", "id")[:MAX_REPORT_ROWS]
-    rows = listed.values_list(
-        "reference", "system__slug", "serious_ground", "report_due_rule", "report_due_at",
+    listed = _with_grounds_text(serious.annotate(rank=rank)).order_by("rank", "report_due_at", "id")
+    rows = listed[:MAX_REPORT_ROWS].values_list(
+        "reference", "system__slug", GROUNDS_TEXT, "report_due_rule", "report_due_at",
         "initial_report_sent_at", "report_state",
     )  # fmt: skip
     states = [s for s in _CLOCK_STATES if counts.get(s.value)]
@@ -153,7 +170,7 @@ def serious_incidents(scope: PackScope) -> ReportPart:
     return ReportPart(
         heading="Serious incidents and their reporting clock",
         text=f"{total} serious incidents (EU AI Act Art. 73): {summary}{shown}.",
-        header=("reference", "system", "ground", "rule", "report due", "initial report sent", "clock"),
+        header=("reference", "system", "grounds", "rule", "report due", "initial report sent", "clock"),
         rows=tuple((*row[:-1], ReportState(row[-1]).label) for row in rows),
         chart={
             "title": "Serious incidents by reporting clock state",

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from governance.admin.history import ChangeHistoryMixin
 from governance.exceptions import Conflict
@@ -213,12 +213,20 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     @admin.display(description="reporting to the authority")
     def art73_panel(self, incident):
         if incident is None or not incident.is_serious:
-            return "Not flagged as a serious incident (officers flag it through the API: POST …/serious/)."
+            return (
+                "Not flagged as a serious incident (officers flag it through the API: POST …/serious/ adds "
+                "grounds, PUT …/serious/ sets them)."
+            )
+        grounds = format_html_join(
+            "",
+            "<li>{}</li>",
+            ((choices.SeriousIncidentGround(ground).label,) for ground in incident.serious_grounds),
+        )
         return format_html(
-            "<p>Ground: {} {}</p><p>Report due: <strong>{}</strong> UTC ({}) — {}</p>"
+            "<p>Grounds:</p><ul>{}</ul><p>{}</p><p>Report due: <strong>{}</strong> UTC ({}) — {}</p>"
             "<p>Initial report sent: {} · complete report sent: {} · authority reference: {}</p>",
-            incident.get_serious_ground_display(),
-            "(widespread infringement)" if incident.widespread_infringement else "",
+            grounds,
+            "Widespread infringement (Art. 3(61))" if incident.widespread_infringement else "Not widespread",
             incident.report_due_at.strftime("%Y-%m-%d %H:%M") if incident.report_due_at else "—",
             incident.report_due_rule or "—",
             _report_badge(incident),

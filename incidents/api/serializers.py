@@ -156,6 +156,11 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
         required=False,
         help_text="Id of the AI model (linked to the system) in use at the time.",
     )
+    serious_grounds = serializers.ListField(
+        child=SeriousGroundField(choices=choices.SeriousIncidentGround.choices()),
+        read_only=True,
+        help_text="Every Art. 3(49) ground the incident meets; set by an officer through …/serious/.",
+    )
     allowed_transitions = serializers.SerializerMethodField()
     sla = serializers.SerializerMethodField()
     report_state = ReportStateField(
@@ -186,7 +191,7 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
             "duplicate_of",
             *_CLASSIFICATION,
             "is_serious",
-            "serious_ground",
+            "serious_grounds",
             "widespread_infringement",
             "report_due_at",
             "report_due_rule",
@@ -208,7 +213,7 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
             "source",
             "status",
             "is_serious",
-            "serious_ground",
+            "serious_grounds",
             "widespread_infringement",
             "report_due_at",
             "report_due_rule",
@@ -270,7 +275,7 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
             "affected_parties": list(incident.affected_parties),
             "sector": incident.sector,
             "is_serious": incident.is_serious,
-            "serious_ground": incident.serious_ground,
+            "serious_grounds": list(incident.serious_grounds),
             "widespread_infringement": incident.widespread_infringement,
             "report_due_at": _iso(incident.report_due_at),
             "report_due_rule": incident.report_due_rule,
@@ -379,12 +384,41 @@ class CorrectiveActionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "verified_by", "verified_at", "created_at", "updated_at"]
 
 
-class SeriousSerializer(serializers.Serializer):
-    ground = SeriousGroundField(
-        choices=choices.SeriousIncidentGround.choices(), help_text="The EU AI Act Art. 3(49) ground."
+def _grounds_field(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=SeriousGroundField(choices=choices.SeriousIncidentGround.choices()),
+        allow_empty=True,
+        max_length=len(choices.SeriousIncidentGround),
+        help_text=help_text,
     )
+
+
+class SeriousSerializer(serializers.Serializer):
+    """POST …/serious/: add grounds (and the widespread scope); never takes anything away."""
+
+    grounds = _grounds_field("EU AI Act Art. 3(49) grounds to add to those the incident has.")
     widespread = serializers.BooleanField(
-        default=False, help_text="A widespread infringement (Art. 3(61)): a 2-day deadline."
+        default=False,
+        help_text="true: a widespread infringement (Art. 3(61)), a 2-day deadline; false leaves it as it is.",
+    )
+
+
+class SeriousSetSerializer(serializers.Serializer):
+    """PUT …/serious/: exactly these grounds and this scope; a written reason to loosen either."""
+
+    grounds = _grounds_field(
+        "Every Art. 3(49) ground the incident meets; [] with widespread false withdraws the flag."
+    )
+    widespread = serializers.BooleanField(help_text="Whether it is a widespread infringement (Art. 3(61)).")
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text=(
+            "Required when the change removes a ground, clears widespread, withdraws the flag or moves "
+            "the report deadline later; it goes on the timeline."
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from incidents.api.serializers import (
     IncidentSerializer,
     IncidentUpdateSerializer,
     SeriousSerializer,
+    SeriousSetSerializer,
     SimilarQuerySerializer,
     SimilarSerializer,
     TimelineEntrySerializer,
@@ -80,7 +81,9 @@ class IncidentViewSet(ServiceModelViewSet):
     pagination_class = IncidentPagination
     ordering_fields = ["created_at", "occurred_at", "updated_at"]
     lookup_field = "reference"
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    # PUT only for …/serious/ (setting a flag's exact grounds); an incident itself is changed
+    # with PATCH, so ``update`` refuses PUT.
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -123,6 +126,10 @@ class IncidentViewSet(ServiceModelViewSet):
             actor=request.user, data={**serializer.validated_data, "source": choices.IncidentSource.API}
         )
         return self._render(incident, code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(exclude=True)
+    def update(self, request, *args, **kwargs):
+        raise exceptions.MethodNotAllowed(request.method)
 
     @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer})
     def partial_update(self, request, *args, **kwargs):
@@ -229,23 +236,40 @@ class IncidentViewSet(ServiceModelViewSet):
         return Response(CorrectiveActionSerializer(updated).data)
 
     @extend_schema(
-        summary="Flag a serious incident (EU AI Act Art. 3(49)) and set its Art. 73 reporting deadline",
+        methods=["POST"],
+        summary="Flag a serious incident (EU AI Act Art. 3(49)), or add grounds to its flag",
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        description="Governance officers only.",
+        description=(
+            "Governance officers only. The grounds are added to those the incident has; the Art. 73 "
+            "deadline is the earliest any ground (or a widespread infringement) gives, so it never "
+            "moves later. Grounds it already has change nothing and write nothing."
+        ),
         request=SeriousSerializer,
         responses={200: IncidentSerializer},
     )
-    @action(detail=True, methods=["post"])
+    @extend_schema(
+        methods=["PUT"],
+        summary="Set a serious incident's exact grounds and scope (remove a ground, withdraw the flag)",
+        description=(
+            "Governance officers only. `reason` is required (400 on `reason` without it) when the change "
+            "removes a ground, clears `widespread`, withdraws the flag (`grounds: []`, `widespread: false`) "
+            "or moves the report deadline later; it goes on the timeline. 409 for withdrawing the flag of "
+            "an incident already reported to the authority."
+        ),
+        request=SeriousSetSerializer,
+        responses={200: IncidentSerializer},
+    )
+    @action(detail=True, methods=["post", "put"])
     def serious(self, request, reference=None):
         incident = self.get_object()
-        body = SeriousSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        incident = lifecycle.flag_serious(
-            actor=request.user,
-            incident=incident,
-            ground=body.validated_data["ground"],
-            widespread=body.validated_data["widespread"],
-        )
+        if request.method == "PUT":
+            body = SeriousSetSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            incident = lifecycle.set_serious(actor=request.user, incident=incident, **body.validated_data)
+        else:
+            body = SeriousSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            incident = lifecycle.flag_serious(actor=request.user, incident=incident, **body.validated_data)
         return self._render(incident)
 
     @extend_schema(

@@ -74,8 +74,13 @@ class Incident(models.Model):
 
     # EU AI Act Art. 73
     is_serious = models.BooleanField("serious incident", default=False)
-    serious_ground = models.CharField(
-        max_length=30, choices=choices.SeriousIncidentGround.choices(), blank=True
+    # Every Art. 3(49) ground the incident meets (it can meet several), in the order of
+    # ``SeriousIncidentGround``; the report deadline is the earliest any of them gives.
+    serious_grounds = ArrayField(
+        models.CharField(max_length=30, choices=choices.SeriousIncidentGround.choices()),
+        default=list,
+        blank=True,
+        verbose_name="Art. 3(49) grounds",
     )
     widespread_infringement = models.BooleanField(default=False, help_text="Art. 3(61)")
     report_due_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -140,10 +145,12 @@ class Incident(models.Model):
             errors["detected_at"] = "An incident cannot be detected before it occurred."
         if self.detected_at and self.became_aware_at and self.became_aware_at < self.detected_at:
             errors["became_aware_at"] = "Awareness cannot come before detection."
-        if self.is_serious and not self.serious_ground:
-            errors["serious_ground"] = "A serious incident needs its Art. 3(49) ground."
-        if self.serious_ground and not self.is_serious:
-            errors["serious_ground"] = "Only a serious incident has an Art. 3(49) ground."
+        if self.is_serious and not self.serious_grounds:
+            errors["serious_grounds"] = "A serious incident needs at least one Art. 3(49) ground."
+        if self.serious_grounds and not self.is_serious:
+            errors["serious_grounds"] = "Only a serious incident has Art. 3(49) grounds."
+        if self.widespread_infringement and not self.is_serious:
+            errors["widespread_infringement"] = "Only a serious incident can be a widespread infringement."
         if (self.status == choices.IncidentStatus.DUPLICATE) != bool(self.duplicate_of_id):
             errors["duplicate_of"] = (
                 "A duplicate names the incident it duplicates, and only a duplicate does."

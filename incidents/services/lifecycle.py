@@ -1,9 +1,10 @@
 """An incident's status and its EU AI Act reporting track.
 
 Status changes go only through :func:`transition`, along :data:`ALLOWED_TRANSITIONS`; each one
-is written to the timeline. Flagging an incident serious (:func:`flag_serious`) and recording the
-reports sent to the market surveillance authority (:func:`record_authority_report`) are for
-governance officers.
+is written to the timeline. Flagging an incident serious (:func:`flag_serious` adds grounds,
+:func:`set_serious` sets them exactly, with a written reason for anything that loosens the
+Art. 73 duty) and recording the reports sent to the market surveillance authority
+(:func:`record_authority_report`) are for governance officers.
 
 Every write is one transaction, takes keyword arguments only and the acting user explicitly, and
 validates through the model layer (``full_clean``).
@@ -11,13 +12,16 @@ validates through the model layer (``full_clean``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from governance.change_context import change_context
 from governance.exceptions import Conflict
 from governance.models import User
 from incidents import choices
@@ -35,6 +39,7 @@ from incidents.services.incidents import (
 from incidents.services.notifications import SERIOUS_INCIDENT, notify_incident
 
 Status = choices.IncidentStatus
+Ground = choices.SeriousIncidentGround
 
 ALLOWED_TRANSITIONS: Mapping[str, tuple[str, ...]] = {
     Status.REPORTED: (Status.TRIAGED, Status.REJECTED, Status.DUPLICATE),
@@ -49,6 +54,9 @@ ALLOWED_TRANSITIONS: Mapping[str, tuple[str, ...]] = {
 FINAL_STATUSES = frozenset(status for status, targets in ALLOWED_TRANSITIONS.items() if not targets)
 
 REPORTS = ("initial", "complete")
+WIDESPREAD_NEEDS_A_GROUND = (
+    "A widespread infringement is flagged on a serious incident: name its Art. 3(49) grounds too."
+)
 
 
 class InvalidTransition(Conflict):
@@ -152,60 +160,165 @@ def transition(
 # --- EU AI Act Art. 73 --------------------------------------------------------------------------
 
 
-@transaction.atomic
-def flag_serious(*, actor: User, incident: Incident, ground: str, widespread: bool = False) -> Incident:
-    """Flag a serious incident (Art. 3(49) ``ground``; ``widespread``: Art. 3(61)) and set its
-    reporting deadline from when the provider became aware (Art. 73, see ``clocks``).
+def _parse_grounds(grounds: Iterable[str]) -> list[str]:
+    """The Art. 3(49) grounds named, each once, in the order of ``SeriousIncidentGround``."""
+    if isinstance(grounds, str) or not isinstance(grounds, Iterable):
+        raise ValidationError({"grounds": "Give the Art. 3(49) grounds as a list."})
+    named, unknown = set(), []
+    for ground in grounds:
+        try:
+            named.add(Ground.parse(ground).value)
+        except ValueError:
+            unknown.append(repr(ground))
+    if unknown:
+        allowed = ", ".join(member.value for member in Ground)
+        raise ValidationError(
+            {"grounds": f"Unknown Art. 3(49) ground {', '.join(unknown)}; expected one of: {allowed}."}
+        )
+    return [member.value for member in Ground if member.value in named]
 
-    Flagging again with another ground or scope recomputes the deadline; flagging again with the
-    same ones changes nothing. Officers only.
+
+def _labels(grounds: Iterable[str]) -> str:
+    return "; ".join(Ground(ground).label for ground in grounds)
+
+
+def _day(value: datetime) -> str:
+    """The calendar day (Brussels) an Art. 73 deadline ends with."""
+    return f"{value.astimezone(ZoneInfo(clocks.EU_DEADLINE_TIMEZONE)):%Y-%m-%d}"
+
+
+@transaction.atomic
+def flag_serious(
+    *, actor: User, incident: Incident, grounds: Iterable[str], widespread: bool = False
+) -> Incident:
+    """Flag a serious incident, or add to its flag: the Art. 3(49) ``grounds`` are added to those
+    it has (an incident can meet several) and ``widespread`` (Art. 3(61)) is set when true, never
+    cleared. The reporting deadline is the earliest any ground or the widespread scope gives,
+    counted from when the provider became aware (Art. 73, see ``clocks``), so adding can only keep
+    it or bring it forward: flagged (b), 2 days, then (c), 15 days, it stays at 2 days.
+
+    Flagging with grounds the incident already has writes nothing: no timeline entry, no notice.
+    Taking grounds away goes through :func:`set_serious`, with a reason. Officers only.
     """
     require_incident_permission(actor, "change_incident")
     require_officer(actor, "flag serious incidents")
-    grounds = [member.value for member in choices.SeriousIncidentGround]
-    if ground not in grounds:
-        allowed = ", ".join(grounds)
-        raise ValidationError(
-            {"ground": f"Unknown Art. 3(49) ground {ground!r}; expected one of: {allowed}."}
-        )
+    added = _parse_grounds(grounds)
+    if not added and not widespread:
+        raise ValidationError({"grounds": "Name at least one Art. 3(49) ground to flag."})
     incident = lock_incident(incident)
-    if incident.is_serious and (incident.serious_ground, incident.widespread_infringement) == (
-        ground,
-        widespread,
-    ):
-        return incident
-
-    deadline = clocks.art73_deadline(
-        ground=ground, widespread=widespread, became_aware_at=incident.became_aware_at
-    )
-    previous_due = incident.report_due_at
-    incident.is_serious = True
-    incident.serious_ground = ground
-    incident.widespread_infringement = widespread
-    incident.report_due_at = deadline.due_at
-    incident.report_due_rule = deadline.paragraph
-    validate_incident(incident)
-    incident.save()
-    add_timeline_entry(
+    merged = _parse_grounds([*incident.serious_grounds, *added])
+    if not merged:
+        raise ValidationError({"grounds": WIDESPREAD_NEEDS_A_GROUND})
+    return _change_serious(
         actor=actor,
         incident=incident,
-        kind=choices.TimelineKind.AUTHORITY_REPORT,
-        body=deadline.reason,
-        data={
-            "event": "flagged_serious",
-            "ground": ground,
-            "widespread": widespread,
-            "report_due_at": _iso(deadline.due_at),
-            "rule": deadline.paragraph,
-        },
+        grounds=merged,
+        widespread=incident.widespread_infringement or widespread,
+        reason="",
     )
-    if previous_due != incident.report_due_at:
-        # Another ground that moves the deadline is news; the same deadline again is not.
+
+
+@transaction.atomic
+def set_serious(
+    *, actor: User, incident: Incident, grounds: Iterable[str], widespread: bool, reason: str = ""
+) -> Incident:
+    """Set exactly which Art. 3(49) ``grounds`` the incident meets and whether it is a widespread
+    infringement; no grounds and not widespread withdraws the serious flag.
+
+    Anything that loosens the Art. 73 duty (removing a ground, clearing the widespread scope,
+    withdrawing the flag, or a deadline that moves later) needs the officer's written ``reason``,
+    which goes on the timeline and into the change history; without one it is refused with a
+    message on ``reason``. The flag of an incident already reported to the authority cannot be
+    withdrawn (a ``Conflict``). Setting what the incident already has writes nothing. Officers only.
+    """
+    require_incident_permission(actor, "change_incident")
+    require_officer(actor, "flag serious incidents")
+    wanted = _parse_grounds(grounds)
+    if widespread and not wanted:
+        raise ValidationError({"grounds": WIDESPREAD_NEEDS_A_GROUND})
+    incident = lock_incident(incident)
+    if not wanted and (incident.initial_report_sent_at or incident.complete_report_sent_at):
+        raise Conflict(
+            "This incident was reported to the authority under Art. 73, so it stays flagged serious; "
+            "change its grounds instead.",
+            field="grounds",
+        )
+    return _change_serious(
+        actor=actor,
+        incident=incident,
+        grounds=wanted,
+        widespread=bool(widespread),
+        reason=(reason or "").strip(),
+    )
+
+
+def _change_serious(
+    *, actor: User, incident: Incident, grounds: list[str], widespread: bool, reason: str
+) -> Incident:
+    """Apply the grounds and scope to the locked ``incident``: deadline, timeline entry and, when
+    the incident becomes serious or its deadline moves, the ``serious_incident`` notice, all in
+    the caller's transaction."""
+    was_serious, before_due = incident.is_serious, incident.report_due_at
+    before, before_widespread = list(incident.serious_grounds), incident.widespread_infringement
+    if (grounds, widespread) == (before, before_widespread):
+        return incident  # nothing new: nothing written, nobody told again
+
+    deadline = (
+        clocks.art73_deadline(ground=grounds, widespread=widespread, became_aware_at=incident.became_aware_at)
+        if grounds
+        else None
+    )
+    due = deadline.due_at if deadline else None
+    removed = [ground for ground in before if ground not in grounds]
+    added = [ground for ground in grounds if ground not in before]
+    loosened = []
+    if removed:
+        loosened.append(f"removing {_labels(removed)}")
+    if before_widespread and not widespread:
+        loosened.append("clearing the widespread infringement")
+    if was_serious and not grounds:
+        loosened.append("withdrawing the serious flag")
+    if before_due is not None and due is not None and due > before_due:
+        loosened.append(f"moving the report deadline from {_day(before_due)} to {_day(due)}")
+    if loosened and not reason:
+        raise ValidationError(
+            {"reason": f"Give a written reason for {'; '.join(loosened)}. It goes on the timeline."}
+        )
+
+    incident.is_serious = bool(grounds)
+    incident.serious_grounds = grounds
+    incident.widespread_infringement = widespread
+    incident.report_due_at = due
+    incident.report_due_rule = deadline.paragraph if deadline else ""
+    validate_incident(incident)
+    with change_context(reason=reason) if reason else nullcontext():
+        incident.save()
+
+    if not was_serious:
+        kind, event = choices.TimelineKind.FLAGGED_SERIOUS, "flagged_serious"
+    else:
+        kind = choices.TimelineKind.SERIOUS_GROUNDS
+        event = "serious_grounds_changed" if grounds else "unflagged"
+    lines = [deadline.reason if deadline else "No longer a serious incident: no Art. 73 report is due."]
+    if reason:
+        lines.append(f"Reason: {reason}")
+    data = {
+        "event": event,
+        "grounds": grounds,
+        "added": added,
+        "removed": removed,
+        "widespread": widespread,
+        "report_due_at": _iso(due),
+        "rule": incident.report_due_rule,
+    }
+    if was_serious:
+        data["previous_report_due_at"] = _iso(before_due)
+    if reason:
+        data["reason"] = reason
+    entry = add_timeline_entry(actor=actor, incident=incident, kind=kind, body="\n".join(lines), data=data)
+    if deadline is not None and (not was_serious or due != before_due):
         notify_incident(
-            kind=SERIOUS_INCIDENT,
-            incident=incident,
-            reason=deadline.reason,
-            event=f"{incident.report_due_at.astimezone(UTC):%Y%m%d%H%M}",
+            kind=SERIOUS_INCIDENT, incident=incident, reason=" ".join(lines), event=f"timeline{entry.pk}"
         )
     return incident
 

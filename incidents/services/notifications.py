@@ -67,6 +67,7 @@ def incident_payload(incident: Incident, **extra) -> dict:
         "system_name": system.name,
         "respond_by": _utc(incident.respond_by),
         "resolve_by": _utc(incident.resolve_by),
+        "serious_grounds": list(incident.serious_grounds),
         "report_due_at": _utc(incident.report_due_at),
         "report_due_rule": incident.report_due_rule,
         **extra,

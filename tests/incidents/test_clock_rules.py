@@ -46,7 +46,7 @@ class Case:
         return self.respond in ("late", "overdue") or self.resolve in ("late", "overdue")
 
 
-SERIOUS = {"is_serious": True, "serious_ground": "health", "report_due_rule": "Art. 73(2)"}
+SERIOUS = {"is_serious": True, "serious_grounds": ["health"], "report_due_rule": "Art. 73(2)"}
 # Responded within an hour of reporting, four hours allowed; two weeks to resolve.
 ANSWERED = {"respond_by": -10 * D + 4 * H, "responded_at": -10 * D + H}
 

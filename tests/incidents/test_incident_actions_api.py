@@ -136,12 +136,12 @@ def test_it_flags_serious_incidents_and_records_authority_reports(api_as, office
     incident = IncidentFactory(system=target, occurred_at=aware, detected_at=aware, became_aware_at=aware)
     client = api_as(officer)
 
-    flagged = client.post(f"{INCIDENTS}{incident.reference}/serious/", {"ground": "death"}, format="json")
+    flagged = client.post(f"{INCIDENTS}{incident.reference}/serious/", {"grounds": ["death"]}, format="json")
     assert flagged.status_code == 200, flagged.content
     body = flagged.json()
-    assert (body["is_serious"], body["serious_ground"], body["report_due_rule"]) == (
+    assert (body["is_serious"], body["serious_grounds"], body["report_due_rule"]) == (
         True,
-        "death",
+        ["death"],
         "Art. 73(4)",
     )
     assert body["report_due_at"] == "2025-03-13T22:59:59.999999Z"  # end of 13 March in Brussels
@@ -162,9 +162,11 @@ def test_it_flags_serious_incidents_and_records_authority_reports(api_as, office
     )
     assert again.status_code == 409
     bad_ground = client.post(
-        f"{INCIDENTS}{incident.reference}/serious/", {"ground": "boredom"}, format="json"
+        f"{INCIDENTS}{incident.reference}/serious/", {"grounds": ["boredom"]}, format="json"
     )
-    assert bad_ground.status_code == 400 and "ground" in bad_ground.json()["errors"]
+    assert bad_ground.status_code == 400 and "grounds" in bad_ground.json()["errors"]
+    single = client.post(f"{INCIDENTS}{incident.reference}/serious/", {"ground": "health"}, format="json")
+    assert single.status_code == 400 and "grounds" in single.json()["errors"]
 
 
 # --- Filters ------------------------------------------------------------------------------------
@@ -202,14 +204,14 @@ def test_it_filters_incidents(api_as, officer, team_a, team_b, target):
         reference="INC-2000-103",
         severity="SEV4",
         is_serious=True,
-        serious_ground="health",
+        serious_grounds=["health"],
         report_due_at=now - hour,
     )
     d = IncidentFactory(
         system=target,
         reference="INC-2000-104",
         is_serious=True,
-        serious_ground="death",
+        serious_grounds=["death"],
         report_due_at=now + 3 * hour,
     )
     Incident.objects.filter(pk=a.pk).update(respond_by=now - hour)  # waiting too long for a response

@@ -28,7 +28,7 @@ def test_it_shows_an_overdue_art73_report_in_the_queue_and_the_panel(client, off
     incident = IncidentFactory(
         system=AISystemFactory(owning_team=team_a),
         is_serious=True,
-        serious_ground="death",
+        serious_grounds=["death"],
         report_due_at=timezone.now() - timedelta(hours=5),
         report_due_rule="Art. 73(4)",
     )
@@ -114,7 +114,7 @@ def test_it_stops_counting_an_incident_overdue_once_the_initial_report_is_sent(a
     incident = IncidentFactory(
         system=AISystemFactory(owning_team=team_a),
         is_serious=True,
-        serious_ground="health",
+        serious_grounds=["health"],
         report_due_at=timezone.now() - timedelta(hours=1),
         report_due_rule="Art. 73(2)",
     )
@@ -134,7 +134,7 @@ def test_it_renders_incidents_by_hand_exactly_as_drf_would(team_a):
     incident = IncidentFactory(
         system=AISystemFactory(owning_team=team_a),
         is_serious=True,
-        serious_ground="death",
+        serious_grounds=["death"],
         report_due_at=timezone.now() + timedelta(days=3),
         harm_types=["financial_loss"],
         affected_parties=["customers"],

@@ -45,7 +45,7 @@ WRITE_ACTIONS = {
     "transition": ("transition/", {"to": "triaged"}),
     "comment": ("timeline/", {"body": "Looking into it."}),
     "corrective_action": ("corrective-actions/", {"description": "Add a guardrail"}),
-    "serious": ("serious/", {"ground": "health"}),
+    "serious": ("serious/", {"grounds": ["health"]}),
 }
 EXPECTED_WRITES = {
     "transition": {"officer": 200, "engineer": 200, "other_engineer": 404, "auditor": 403},

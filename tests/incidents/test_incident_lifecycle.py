@@ -394,19 +394,21 @@ def test_it_sets_the_art73_deadline_when_flagging_serious(officer, system_a, gro
     incident = IncidentFactory(
         system=system_a, occurred_at=AWARE, detected_at=AWARE, became_aware_at=AWARE, severity="SEV1"
     )
-    incident = lifecycle.flag_serious(actor=officer, incident=incident, ground=ground, widespread=widespread)
+    incident = lifecycle.flag_serious(
+        actor=officer, incident=incident, grounds=[ground], widespread=widespread
+    )
 
-    assert incident.is_serious and incident.serious_ground == ground
+    assert incident.is_serious and incident.serious_grounds == [ground]
     assert incident.report_due_at == due.replace(tzinfo=ZoneInfo("Europe/Brussels"))
     assert incident.report_due_rule == rule
     entry = incident.timeline.get()
-    assert entry.kind == "authority_report"
+    assert (entry.kind, entry.get_kind_display()) == ("flagged_serious", "Flagged serious")
     assert entry.data["rule"] == rule and entry.data["event"] == "flagged_serious"
 
 
 def test_it_counts_ten_days_for_a_death(officer, system_a):
     incident = IncidentFactory(system=system_a, occurred_at=AWARE, detected_at=AWARE, became_aware_at=AWARE)
-    incident = lifecycle.flag_serious(actor=officer, incident=incident, ground="death")
+    incident = lifecycle.flag_serious(actor=officer, incident=incident, grounds=["death"])
     brussels = incident.report_due_at.astimezone(ZoneInfo("Europe/Brussels"))
     assert brussels.date() - AWARE.date() == datetime.timedelta(days=10)
 
@@ -414,7 +416,7 @@ def test_it_counts_ten_days_for_a_death(officer, system_a):
 def test_it_lets_only_officers_flag_serious_incidents_or_record_reports(engineer, system_a):
     incident = IncidentFactory(system=system_a)
     with pytest.raises(NotAllowed):
-        lifecycle.flag_serious(actor=engineer, incident=incident, ground="death")
+        lifecycle.flag_serious(actor=engineer, incident=incident, grounds=["death"])
     with pytest.raises(NotAllowed):
         lifecycle.record_authority_report(actor=engineer, incident=incident, report="initial")
     incident.refresh_from_db()
@@ -425,7 +427,7 @@ def test_it_records_reports_to_the_authority_once_each(officer, system_a):
     incident = IncidentFactory(system=system_a)
     with pytest.raises(Conflict):
         lifecycle.record_authority_report(actor=officer, incident=incident, report="initial")
-    incident = lifecycle.flag_serious(actor=officer, incident=incident, ground="health")
+    incident = lifecycle.flag_serious(actor=officer, incident=incident, grounds=["health"])
 
     incident = lifecycle.record_authority_report(
         actor=officer, incident=incident, report="complete", authority_reference="MSA-2025-17"
@@ -436,8 +438,8 @@ def test_it_records_reports_to_the_authority_once_each(officer, system_a):
         lifecycle.record_authority_report(actor=officer, incident=incident, report="complete")
     with pytest.raises(Conflict):
         lifecycle.record_authority_report(actor=officer, incident=incident, report="initial")
-    events = [e.data["event"] for e in incident.timeline.order_by("id")]
-    assert events == ["flagged_serious", "complete_report_sent"]
+    events = [(e.get_kind_display(), e.data["event"]) for e in incident.timeline.order_by("id")]
+    assert events == [("Flagged serious", "flagged_serious"), ("Report sent", "complete_report_sent")]
     assert incident.timeline.last().data["on_time"] is True
 
 
@@ -463,9 +465,9 @@ def test_it_writes_the_sev1_notice_when_raised_to_sev1(officer, engineer, system
 
 def test_it_writes_the_serious_incident_notice_once_for_the_same_grounds(officer, system_a):
     incident = IncidentFactory(system=system_a, became_aware_at=AWARE, detected_at=AWARE, occurred_at=AWARE)
-    lifecycle.flag_serious(actor=officer, incident=incident, ground="death")
+    lifecycle.flag_serious(actor=officer, incident=incident, grounds=["death"])
     rows = Notification.objects.count()
-    lifecycle.flag_serious(actor=officer, incident=incident, ground="death")  # nothing new
+    lifecycle.flag_serious(actor=officer, incident=incident, grounds=["death"])  # nothing new
 
     ((kind, reason),) = _told(incident)
     assert kind == "serious_incident" and "Art. 73(4)" in reason

@@ -176,21 +176,33 @@ def test_a_serious_incident_is_notified_again_only_when_its_deadline_moves(
     incident = IncidentFactory(system=system, occurred_at=aware, detected_at=aware, became_aware_at=aware)
     officer = people["officer"]
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.flag_serious(actor=officer, incident=incident, ground="health")
+        lifecycle.flag_serious(actor=officer, incident=incident, grounds=["health"])
     rows = _rows(incident, "serious_incident")
     assert _recipients(rows) == {"chief", "business-owner", "tech-owner", "lead"}
     assert rows.count() == 8
     assert len(queued) == 8, "delivery is kicked once the flag commits"
     incident.refresh_from_db()
     assert rows.first().payload["report_due_at"].startswith(f"{incident.report_due_at:%Y-%m-%dT%H:%M}")
+    assert rows.first().payload["serious_grounds"] == ["health"]
     assert not Review.objects.exists(), "only a SEV1 is a material change"
 
     # Another 15-day ground: the deadline stays, nobody is told again.
-    lifecycle.flag_serious(actor=officer, incident=incident, ground="fundamental_rights")
+    lifecycle.flag_serious(actor=officer, incident=incident, grounds=["fundamental_rights"])
     assert _rows(incident, "serious_incident").count() == 8
     # Death: 10 days, an earlier deadline, told again.
-    lifecycle.flag_serious(actor=officer, incident=incident, ground="death")
+    lifecycle.flag_serious(actor=officer, incident=incident, grounds=["death"])
     assert _rows(incident, "serious_incident").count() == 16
+    # Death was a mistake: back to 15 days, with a reason, and told again.
+    lifecycle.set_serious(
+        actor=officer,
+        incident=incident,
+        grounds=["health", "fundamental_rights"],
+        widespread=False,
+        reason="The patient survived; the death was misreported.",
+    )
+    latest = _rows(incident, "serious_incident").order_by("-id").first()
+    assert _rows(incident, "serious_incident").count() == 24
+    assert "The patient survived" in latest.payload["reason"]
 
 
 # --- The clock scan -------------------------------------------------------------------------------
@@ -271,7 +283,7 @@ def test_it_notifies_exactly_the_steps_the_clock_states_call_overdue(people, sys
 
 def test_the_scan_warns_of_art73_reports_due_within_a_day(people, system, queued):
     now = timezone.now()
-    serious = {"is_serious": True, "serious_ground": "health", "report_due_rule": "Art. 73(2)"}
+    serious = {"is_serious": True, "serious_grounds": ["health"], "report_due_rule": "Art. 73(2)"}
     due_soon = IncidentFactory(system=system, report_due_at=now + 10 * HOUR, **serious)
     missed = IncidentFactory(system=system, report_due_at=now - 30 * HOUR, **serious)
     IncidentFactory(system=system, report_due_at=now + 30 * HOUR, **serious)  # not yet
@@ -308,7 +320,7 @@ def test_the_incident_emails_render_from_their_templates(people, system, queued,
     IncidentFactory(
         system=system,
         is_serious=True,
-        serious_ground="health",
+        serious_grounds=["health"],
         report_due_at=now + HOUR,
         report_due_rule="Art. 73(2)",
     )

@@ -37,7 +37,10 @@ def test_it_registers_the_incident_sections_at_start_up():
 def test_it_writes_incidents_with_timelines_findings_and_runs(tmp_path, auditor, engineer, team_a):
     own = AISystemFactory(owning_team=team_a)
     other = AISystemFactory()
-    incident = IncidentFactory(system=own, title=HYPERLINK)
+    incident = IncidentFactory(
+        system=own, title=HYPERLINK, is_serious=True, serious_grounds=["death", "health"],
+        widespread_infringement=True, report_due_rule="Art. 73(3)",
+    )  # fmt: skip
     TimelineEntry.objects.create(incident=incident, kind="comment", body="-1 wrong")
     IncidentFactory(system=other, title="other team's")
     old = datetime.datetime(2001, 1, 1, tzinfo=datetime.UTC)
@@ -54,6 +57,11 @@ def test_it_writes_incidents_with_timelines_findings_and_runs(tmp_path, auditor,
 
     incidents = _read(folder, "incidents/incidents.csv")
     assert [row[4] for row in incidents[1:]] == [f"'{HYPERLINK}"]
+    by_name = [dict(zip(incidents[0], row, strict=True)) for row in incidents[1:]]
+    assert [
+        (row["is_serious"], row["serious_grounds"], row["widespread_infringement"], row["report_due_rule"])
+        for row in by_name
+    ] == [("true", "death; health", "true", "Art. 73(3)")]
     timeline = _read(folder, "incidents/timeline.csv")
     assert [row[-1] for row in timeline[1:]] == ["'-1 wrong"]
     findings = _read(folder, "incidents/hallucination_findings.csv")
@@ -80,15 +88,15 @@ def test_it_adds_incident_parts_with_counts_and_charts_to_the_report(tmp_path, e
     IncidentFactory(system=own, severity="SEV3", occurred_at=recent)
     IncidentFactory(system=own, severity="SEV2", occurred_at=earlier)
     IncidentFactory(
-        system=own, severity="SEV1", occurred_at=recent, is_serious=True, serious_ground="health",
-        report_due_rule="Art. 73(2)",
+        system=own, severity="SEV1", occurred_at=recent, is_serious=True,
+        serious_grounds=["critical_infrastructure", "fundamental_rights"], report_due_rule="Art. 73(3)",
         report_due_at=now - datetime.timedelta(hours=1),
     )  # fmt: skip
     IncidentFactory(
-        system=own, severity="SEV2", occurred_at=recent, is_serious=True, serious_ground="health",
+        system=own, severity="SEV2", occurred_at=recent, is_serious=True, serious_grounds=["health"],
         report_due_at=now + datetime.timedelta(days=3), initial_report_sent_at=now,
     )  # fmt: skip
-    IncidentFactory(severity="SEV1", is_serious=True, serious_ground="health")  # another team's
+    IncidentFactory(severity="SEV1", is_serious=True, serious_grounds=["health"])  # another team's
     EvaluationRunFactory(system=own, hallucinated=40, limit_rate=0.05, exceeded_limit=True)
     EvaluationRunFactory(system=own, hallucinated=20, limit_rate=0.05, exceeded_limit=True)
     EvaluationRunFactory(system=own, benchmark_name=SCRIPT, hallucinated=2, limit_rate=0.05)
@@ -109,6 +117,11 @@ def test_it_adds_incident_parts_with_counts_and_charts_to_the_report(tmp_path, e
     serious = parts["Serious incidents and their reporting clock"]
     assert "2 serious incidents (EU AI Act Art. 73): 1 overdue, 1 reported on time." in serious
     assert [row[-1] for row in table(serious)[1:]] == ["overdue", "reported on time"]
+    assert [row[2:4] for row in table(serious)] == [
+        ["grounds", "rule"],
+        ["critical_infrastructure; fundamental_rights", "Art. 73(3)"],
+        ["health", ""],
+    ]
     assert "<svg" in serious
 
     rates = parts["Hallucination rate of the latest evaluation run"]
