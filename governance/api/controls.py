@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
+from governance.api import base
 from governance.api.fields import AnnotatedSlugRelatedField, user_field
 from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.models import AISystem, Control, ControlImplementation, Requirement
@@ -22,7 +23,7 @@ from governance.services import controls as services
 # --- Controls -----------------------------------------------------------------------------------
 
 
-class RequirementRefSerializer(serializers.ModelSerializer):
+class RequirementRefSerializer(base.ModelSerializer):
     framework = serializers.CharField(source="framework.code", read_only=True, help_text="Framework code.")
 
     class Meta:
@@ -31,7 +32,7 @@ class RequirementRefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ControlSerializer(serializers.ModelSerializer):
+class ControlSerializer(base.ModelSerializer):
     owner = user_field()
     requirements = RequirementRefSerializer(many=True, read_only=True)
     requirement_ids = serializers.ListField(
@@ -129,7 +130,7 @@ class ControlViewSet(ServiceModelViewSet):
 # --- Control implementations --------------------------------------------------------------------
 
 
-class ControlImplementationSerializer(serializers.ModelSerializer):
+class ControlImplementationSerializer(base.ModelSerializer):
     control = AnnotatedSlugRelatedField(
         annotation="control_code", slug_field="code", queryset=Control.objects.all()
     )

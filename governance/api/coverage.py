@@ -6,11 +6,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import base
 from governance.models import Framework, Requirement
 from governance.services.coverage import STATES, coverage_rows, coverage_summary, scope_for
 
 
-class CoverageQuerySerializer(serializers.Serializer):
+class CoverageQuerySerializer(base.QuerySerializer):
     framework = serializers.SlugField(help_text="Framework code, e.g. iso-iec-42001.")
     version = serializers.CharField(required=False, help_text="Defaults to the latest loaded version.")
     team = serializers.SlugField(required=False)

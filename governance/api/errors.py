@@ -51,6 +51,8 @@ def exception_handler(exc, context):
         return Response(
             {"status": 409, "code": "conflict", "detail": exc.message}, status=status.HTTP_409_CONFLICT
         )
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        exc = exceptions.UnsupportedMediaType(_sent_type(context), detail=_media_type_detail(context))
     elif isinstance(exc, IntegrityError):
         # A race the validation could not see (two creates of one slug at once).
         set_rollback()
@@ -78,6 +80,26 @@ def exception_handler(exc, context):
     else:
         body["detail"] = str(exc.detail)
     return Response(body, status=exc.status_code, headers=headers)
+
+
+def _sent_type(context) -> str:
+    request = context.get("request")
+    return (request.content_type or "").split(";")[0].strip() if request is not None else ""
+
+
+def _media_type_detail(context) -> str:
+    """Says what was sent and what to send instead: JSON, or a multipart upload where the view
+    also takes one (evidence files, per-sample results)."""
+    sent = _sent_type(context)
+    said = f'The body was sent as "{sent}"' if sent else "The request has no Content-Type header"
+    view = context.get("view")
+    accepted = {parser.media_type for parser in view.get_parsers()} if view is not None else set()
+    if "multipart/form-data" in accepted:
+        return (
+            f'{said}; send JSON with "Content-Type: application/json", '
+            "or upload the file as multipart/form-data."
+        )
+    return f'{said}; send it as JSON with the header "Content-Type: application/json".'
 
 
 def _code(exc) -> str:

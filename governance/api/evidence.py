@@ -24,6 +24,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 
+from governance.api import base
 from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.choices import EvidenceKind
 from governance.exceptions import NotAllowed, TooLarge, UnacceptableContent
@@ -50,7 +51,7 @@ class UnprocessableFile(exceptions.ValidationError):
     default_code = "unsupported_content"
 
 
-class EvidenceSerializer(serializers.ModelSerializer):
+class EvidenceSerializer(base.ModelSerializer):
     kind = serializers.ChoiceField(
         choices=EvidenceKind.choices,
         required=False,

@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, extend_sch
 from rest_framework import serializers, viewsets
 
 from governance import choices
+from governance.api import base
 from governance.api.pagination import StableCursorPagination
 from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.models import Control, Framework, Requirement, RequirementMapping
@@ -23,7 +24,7 @@ from governance.services import mappings as services
 # --- Frameworks ---------------------------------------------------------------------------------
 
 
-class FrameworkSerializer(serializers.ModelSerializer):
+class FrameworkSerializer(base.ModelSerializer):
     requirements_total = serializers.IntegerField(read_only=True, help_text="Requirements in the framework.")
     requirements_assessable = serializers.IntegerField(
         read_only=True, help_text="Requirements that count in coverage and assessments."
@@ -87,7 +88,7 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
 # --- Requirements -------------------------------------------------------------------------------
 
 
-class RequirementEndSerializer(serializers.Serializer):
+class RequirementEndSerializer(base.Serializer):
     """The other requirement of a mapping, or either end of one."""
 
     id = serializers.IntegerField()
@@ -97,7 +98,7 @@ class RequirementEndSerializer(serializers.Serializer):
     title = serializers.CharField()
 
 
-class MappingFromRequirementSerializer(serializers.Serializer):
+class MappingFromRequirementSerializer(base.Serializer):
     """A mapping as read from one requirement (the one whose detail this is)."""
 
     id = serializers.IntegerField(help_text="Id of the mapping (/requirement-mappings/{id}/).")
@@ -115,14 +116,14 @@ class MappingFromRequirementSerializer(serializers.Serializer):
     )
 
 
-class ChildRequirementSerializer(serializers.ModelSerializer):
+class ChildRequirementSerializer(base.ModelSerializer):
     class Meta:
         model = Requirement
         fields = ["id", "ref_id", "title"]
         read_only_fields = fields
 
 
-class ControlRefSerializer(serializers.ModelSerializer):
+class ControlRefSerializer(base.ModelSerializer):
     class Meta:
         model = Control
         fields = ["code", "title"]
@@ -147,7 +148,7 @@ class RequirementKindField(serializers.ChoiceField):
         super().__init__(choices=choices.RequirementKind.choices, **kwargs)
 
 
-class RequirementSerializer(serializers.ModelSerializer):
+class RequirementSerializer(base.ModelSerializer):
     framework = serializers.CharField(source="framework_code", read_only=True, help_text="Framework code.")
     version = serializers.CharField(
         source="framework_version", read_only=True, help_text="Framework version."
@@ -308,7 +309,7 @@ class VisibleRequirementField(serializers.PrimaryKeyRelatedField):
         return requirements.visible_to(request.user) if request is not None else requirements
 
 
-class RequirementMappingSerializer(serializers.ModelSerializer):
+class RequirementMappingSerializer(base.ModelSerializer):
     source = VisibleRequirementField(help_text="Id of the requirement the mapping reads from.")
     target = VisibleRequirementField(help_text="Id of the requirement the mapping reads to.")
     source_requirement = RequirementEndSerializer(source="source", read_only=True)

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance import choices
+from governance.api import base
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.api.permissions import RoleAndScopePermission
@@ -38,7 +39,7 @@ PREFERENCE_CHANNELS = [
 # --- Notification preferences -------------------------------------------------------------------
 
 
-class PreferenceSerializer(serializers.Serializer):
+class PreferenceSerializer(base.Serializer):
     kind = serializers.ChoiceField(choices=choices.NotificationKind.choices, read_only=True)
     channels = serializers.ListField(
         child=serializers.ChoiceField(choices=PREFERENCE_CHANNELS),
@@ -113,7 +114,7 @@ class NotificationPreferenceViewSet(viewsets.GenericViewSet):
 # --- Webhook endpoints --------------------------------------------------------------------------
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(base.ModelSerializer):
     owner = serializers.CharField(source="owner_username", read_only=True)
     kinds = serializers.ListField(
         child=serializers.ChoiceField(choices=choices.NotificationKind.choices),
@@ -262,6 +263,7 @@ class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, viewsets
     )
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
+        base.refuse_body_fields(request)
         endpoint = self.get_object()
         secret = webhooks.rotate_webhook_secret(actor=request.user, endpoint=endpoint)
         return Response({"id": endpoint.pk, "secret": secret}, headers=NO_STORE)
@@ -270,7 +272,7 @@ class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, viewsets
 # --- In-app notifications -----------------------------------------------------------------------
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(base.ModelSerializer):
     unread = serializers.SerializerMethodField()
 
     class Meta:
@@ -359,5 +361,6 @@ class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
+        base.refuse_body_fields(request)
         notification = services.mark_read(actor=request.user, notification=self.get_object())
         return Response(NotificationSerializer(notification).data)

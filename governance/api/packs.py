@@ -14,11 +14,12 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from governance.api import base
 from governance.models import AISystem, EvidencePack, Framework, Team
 from governance.services import pack_builds
 
 
-class EvidencePackSerializer(serializers.ModelSerializer):
+class EvidencePackSerializer(base.ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     download_url = serializers.SerializerMethodField()
 
@@ -36,7 +37,7 @@ class EvidencePackSerializer(serializers.ModelSerializer):
         return reverse("evidence-pack-download", args=[pack.pk])
 
 
-class EvidencePackRequestSerializer(serializers.Serializer):
+class EvidencePackRequestSerializer(base.Serializer):
     frameworks = serializers.ListField(
         child=serializers.CharField(), help_text="Framework codes (e.g. iso-iec-42001) or code:version."
     )

@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance import choices
+from governance.api import base
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.models import Review
@@ -31,7 +32,7 @@ MAX_ANSWERS = 200
 # --- Shapes -------------------------------------------------------------------------------------
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class ReviewSerializer(base.ModelSerializer):
     system = serializers.CharField(source="system_slug", read_only=True, help_text="System slug.")
     system_name = serializers.CharField(read_only=True)
     reviewer = serializers.CharField(
@@ -75,7 +76,7 @@ class ReviewSerializer(serializers.ModelSerializer):
         return review.due_state == choices.ReviewDueState.OVERDUE
 
 
-class NextReviewSerializer(serializers.Serializer):
+class NextReviewSerializer(base.Serializer):
     id = serializers.IntegerField()
     due_at = serializers.DateTimeField()
     status = serializers.CharField()
@@ -96,7 +97,7 @@ class ReviewDecisionSerializer(ReviewSerializer):
         return NextReviewSerializer(upcoming).data if upcoming is not None else None
 
 
-class CompleteSerializer(serializers.Serializer):
+class CompleteSerializer(base.Serializer):
     outcome = serializers.ChoiceField(choices=choices.ReviewOutcome.choices)
     answers = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=MAX_TEXT, trim_whitespace=True),
@@ -117,7 +118,7 @@ class CompleteSerializer(serializers.Serializer):
         return value
 
 
-class WaiveSerializer(serializers.Serializer):
+class WaiveSerializer(base.Serializer):
     reason = serializers.CharField(max_length=MAX_TEXT, help_text="Why this review is not carried out.")
 
 
@@ -258,6 +259,7 @@ class ReviewViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
+        base.refuse_body_fields(request)
         review = services.start_review(actor=request.user, review=self.get_object())
         return self._decided(review)
 

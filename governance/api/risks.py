@@ -13,13 +13,14 @@ from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
+from governance.api import base
 from governance.api.fields import AnnotatedSlugRelatedField, RelatedCodesField, user_field
 from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.models import AISystem, Control, Risk
 from governance.services import risks as services
 
 
-class RiskSerializer(serializers.ModelSerializer):
+class RiskSerializer(base.ModelSerializer):
     system = AnnotatedSlugRelatedField(
         annotation="system_slug", slug_field="slug", queryset=AISystem.objects.all(), visible=True
     )

@@ -7,13 +7,14 @@ path in the API), from the fields declared here.
 
 from rest_framework import serializers
 
+from governance.api import base
 from governance.api.fields import AnnotatedSlugRelatedField
 from governance.api.representation import FastRepresentation
 from governance.models import AIModel, AISystem, SystemModel, Team, User
 from governance.models.inventory import PEOPLE, load_link_rows
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(base.ModelSerializer):
     members = serializers.SerializerMethodField()
 
     class Meta:
@@ -25,7 +26,7 @@ class TeamSerializer(serializers.ModelSerializer):
         return [m.user.username for m in team.memberships.all()]
 
 
-class AIModelSerializer(serializers.ModelSerializer):
+class AIModelSerializer(base.ModelSerializer):
     class Meta:
         model = AIModel
         fields = [
@@ -47,7 +48,7 @@ class AIModelSerializer(serializers.ModelSerializer):
         validators = []  # uniqueness is checked by the model layer with a field-level message
 
 
-class SystemModelSerializer(serializers.ModelSerializer):
+class SystemModelSerializer(base.ModelSerializer):
     model = serializers.PrimaryKeyRelatedField(queryset=AIModel.objects.all())
     model_name = serializers.CharField(source="model.__str__", read_only=True)
 
@@ -68,7 +69,7 @@ class AISystemListSerializer(serializers.ListSerializer):
         return super().to_representation(systems)
 
 
-class AISystemSerializer(FastRepresentation, serializers.ModelSerializer):
+class AISystemSerializer(FastRepresentation, base.ModelSerializer):
     # Read from the with_related() annotations of the list query.
     owning_team = AnnotatedSlugRelatedField(
         annotation="owning_team_slug", slug_field="slug", queryset=Team.objects.all()

@@ -23,6 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import base
 from governance.api.idempotency import IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.choices import ImplementationStatus
@@ -36,7 +37,7 @@ STATUSES = [*ImplementationStatus.values, soa.NO_CONTROL]
 # --- Shapes (inputs validated here; outputs documented for the schema) ---------------------------
 
 
-class SoAScopeQuerySerializer(serializers.Serializer):
+class SoAScopeQuerySerializer(base.QuerySerializer):
     framework = serializers.SlugField(help_text="Framework code, e.g. iso-iec-42001.")
     version = serializers.CharField(required=False, help_text="Framework version; the latest when omitted.")
     system = serializers.SlugField(required=False, help_text="AI system slug; the organisation when omitted.")
@@ -46,7 +47,7 @@ class SoAExportQuerySerializer(SoAScopeQuerySerializer):
     format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
 
 
-class SoAApplicabilityInputSerializer(serializers.Serializer):
+class SoAApplicabilityInputSerializer(base.Serializer):
     framework = serializers.SlugField()
     version = serializers.CharField(required=False)
     ref_id = serializers.CharField(max_length=60, help_text="Annex A control, e.g. A.6.2.4.")
@@ -57,7 +58,7 @@ class SoAApplicabilityInputSerializer(serializers.Serializer):
     )
 
 
-class SoAApplicabilitySerializer(serializers.Serializer):
+class SoAApplicabilitySerializer(base.Serializer):
     framework = serializers.CharField()
     version = serializers.CharField()
     ref_id = serializers.CharField()
@@ -67,25 +68,25 @@ class SoAApplicabilitySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class SoAApproveInputSerializer(serializers.Serializer):
+class SoAApproveInputSerializer(base.Serializer):
     framework = serializers.SlugField()
     version = serializers.CharField(required=False)
     system = serializers.SlugField(required=False, allow_null=True, help_text="Omit for the organisation.")
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class SoAObjectiveSerializer(serializers.Serializer):
+class SoAObjectiveSerializer(base.Serializer):
     ref_id = serializers.CharField()
     title = serializers.CharField()
 
 
-class SoAImplementingControlSerializer(serializers.Serializer):
+class SoAImplementingControlSerializer(base.Serializer):
     code = serializers.CharField()
     title = serializers.CharField()
     status = serializers.ChoiceField(choices=ImplementationStatus.values)
 
 
-class SoAEvidenceSerializer(serializers.Serializer):
+class SoAEvidenceSerializer(base.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
     sha256 = serializers.CharField()
@@ -93,7 +94,7 @@ class SoAEvidenceSerializer(serializers.Serializer):
     expired = serializers.BooleanField()
 
 
-class SoAEntrySerializer(serializers.Serializer):
+class SoAEntrySerializer(base.Serializer):
     ref_id = serializers.CharField()
     title = serializers.CharField()
     objective = SoAObjectiveSerializer(allow_null=True)
@@ -109,25 +110,25 @@ class SoAEntrySerializer(serializers.Serializer):
     evidence = SoAEvidenceSerializer(many=True)
 
 
-class SoAFieldChangeSerializer(serializers.Serializer):
+class SoAFieldChangeSerializer(base.Serializer):
     old = serializers.JSONField()
     new = serializers.JSONField()
 
 
-class SoAChangeSerializer(serializers.Serializer):
+class SoAChangeSerializer(base.Serializer):
     ref_id = serializers.CharField()
     title = serializers.CharField()
     change = serializers.ChoiceField(choices=["added", "removed", "changed"])
     fields = serializers.DictField(child=SoAFieldChangeSerializer())
 
 
-class SoAFrameworkRefSerializer(serializers.Serializer):
+class SoAFrameworkRefSerializer(base.Serializer):
     code = serializers.CharField()
     version = serializers.CharField()
     name = serializers.CharField()
 
 
-class SoAVersionSerializer(serializers.ModelSerializer):
+class SoAVersionSerializer(base.ModelSerializer):
     framework = serializers.CharField(source="framework.code")
     framework_version = serializers.CharField(source="framework.version")
     system = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -162,7 +163,7 @@ class SoAVersionDetailSerializer(SoAVersionSerializer):
         read_only_fields = fields
 
 
-class SoAStatementSerializer(serializers.Serializer):
+class SoAStatementSerializer(base.Serializer):
     framework = SoAFrameworkRefSerializer()
     system = serializers.CharField(allow_null=True, help_text="System slug; null for the organisation.")
     approved_version = SoAVersionSerializer(allow_null=True, help_text="The latest approved version.")

@@ -25,6 +25,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance import choices
+from governance.api import base
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.models import (
@@ -44,14 +45,14 @@ ANSWER_CHOICES = choices.IndicatorAnswer.choices
 # --- Indicator sets -------------------------------------------------------------------------------
 
 
-class IndicatorSerializer(serializers.ModelSerializer):
+class IndicatorSerializer(base.ModelSerializer):
     class Meta:
         model = Indicator
         fields = ["key", "order", "domain", "subdomain", "name", "definition", "notes", "rationale", "weight"]
         read_only_fields = fields
 
 
-class IndicatorSetSerializer(serializers.ModelSerializer):
+class IndicatorSetSerializer(base.ModelSerializer):
     indicator_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -71,12 +72,12 @@ class IndicatorSetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SubdomainSerializer(serializers.Serializer):
+class SubdomainSerializer(base.Serializer):
     subdomain = serializers.CharField()
     indicators = IndicatorSerializer(many=True)
 
 
-class DomainSerializer(serializers.Serializer):
+class DomainSerializer(base.Serializer):
     domain = serializers.CharField()
     subdomains = SubdomainSerializer(many=True)
 
@@ -175,7 +176,7 @@ AssessmentStatusField = _named_choice_field(choices.AssessmentStatus, "Assessmen
 AssessmentSourceField = _named_choice_field(choices.AssessmentSource, "AssessmentSourceEnum")
 
 
-class AssessmentSerializer(serializers.ModelSerializer):
+class AssessmentSerializer(base.ModelSerializer):
     status = AssessmentStatusField()
     source = AssessmentSourceField()
     subject_kind = serializers.SerializerMethodField()
@@ -242,7 +243,7 @@ class AssessmentDetailSerializer(AssessmentSerializer):
         return plain(services.breakdown(assessment))
 
 
-class StartSerializer(serializers.Serializer):
+class StartSerializer(base.Serializer):
     indicator_set = serializers.SlugRelatedField(
         slug_field="key", queryset=IndicatorSet.objects.all(), help_text="Indicator set key, e.g. fmti-2025."
     )
@@ -276,14 +277,14 @@ class StartSerializer(serializers.Serializer):
         return data
 
 
-class AnswerInputSerializer(serializers.Serializer):
+class AnswerInputSerializer(base.Serializer):
     answer = serializers.ChoiceField(choices=ANSWER_CHOICES, required=False)
     disclosure = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT)
     evidence_url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
     justification = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT)
 
 
-class AnswersSerializer(serializers.Serializer):
+class AnswersSerializer(base.Serializer):
     answers = serializers.DictField(
         child=AnswerInputSerializer(),
         allow_empty=False,
@@ -427,6 +428,7 @@ class TransparencyAssessmentViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelV
     )
     @action(detail=True, methods=["post"])
     def finalize(self, request, pk=None):
+        base.refuse_body_fields(request)
         assessment = services.finalize(actor=request.user, assessment=self.get_object())
         return self._fresh(assessment)
 

@@ -14,6 +14,7 @@ from rest_framework import exceptions, serializers, viewsets
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from governance.api import base
 from governance.api.pagination import StableCursorPagination
 from governance.api.transparency import plain
 from governance.models import AISystem
@@ -21,7 +22,7 @@ from governance.services import transparency as services
 from governance.services import transparency_systems
 
 
-class RankedSystemSerializer(serializers.ModelSerializer):
+class RankedSystemSerializer(base.ModelSerializer):
     team = serializers.CharField(source="owning_team.slug", read_only=True, help_text="Owning team slug.")
     score = serializers.DecimalField(
         source="transparency_score",
@@ -121,7 +122,7 @@ class HistoryPagination(CursorPagination):
     max_page_size = MAX_HISTORY_POINTS
 
 
-class HistoryQuerySerializer(serializers.Serializer):
+class HistoryQuerySerializer(base.QuerySerializer):
     since = serializers.DateField(required=False, help_text="Only assessments on or after this date.")
     until = serializers.DateField(required=False, help_text="Only assessments on or before this date.")
     limit = serializers.IntegerField(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
+from governance.api import base
 from governance.api.representation import iso_datetime as _iso
 from governance.models import AIModel
 from incidents import choices
@@ -84,7 +85,7 @@ class RunReferenceField(serializers.Field):
 # --- Evaluation runs ----------------------------------------------------------------------------
 
 
-class SampleResultSerializer(serializers.Serializer):
+class SampleResultSerializer(base.Serializer):
     """One sample's result, as an item of ``sample_results`` or a line of a JSONL upload."""
 
     sample_id = serializers.CharField(max_length=200, help_text="The benchmark's id of the sample.")
@@ -120,7 +121,7 @@ class SampleResultsField(serializers.Field):
 # --- Runs ---------------------------------------------------------------------------------------
 
 
-class EvaluationRunSerializer(serializers.ModelSerializer):
+class EvaluationRunSerializer(base.ModelSerializer):
     """A run as posted and as read. Post either the counts or ``sample_results`` (the counts are
     then computed from them); the rate and its interval are always computed. Which counts are
     needed and how they must agree is the service's to check."""
@@ -251,7 +252,7 @@ class EvaluationRunSerializer(serializers.ModelSerializer):
         }
 
 
-class EvaluationSampleSerializer(serializers.ModelSerializer):
+class EvaluationSampleSerializer(base.ModelSerializer):
     class Meta:
         model = EvaluationSample
         fields = ["line", "sample_id", "grade", "claims", "hallucinated_claims", "score"]
@@ -271,7 +272,7 @@ class EvaluationSampleSerializer(serializers.ModelSerializer):
 # --- Hallucination findings ---------------------------------------------------------------------
 
 
-class HallucinationFindingSerializer(serializers.ModelSerializer):
+class HallucinationFindingSerializer(base.ModelSerializer):
     system = CachedSystemReferenceField(required=False, help_text="Optional with run: the run's system.")
     run = RunReferenceField(
         required=False,
@@ -359,7 +360,7 @@ class HallucinationFindingSerializer(serializers.ModelSerializer):
         }
 
 
-class FindingBatchSerializer(serializers.Serializer):
+class FindingBatchSerializer(base.Serializer):
     """The answer to a batch: every finding in the order posted, new or already recorded."""
 
     created = serializers.IntegerField(help_text="How many were new.")
@@ -367,7 +368,7 @@ class FindingBatchSerializer(serializers.Serializer):
     results = HallucinationFindingSerializer(many=True)
 
 
-class FindingStatusSerializer(serializers.Serializer):
+class FindingStatusSerializer(base.Serializer):
     status = FindingStatusField(choices=choices.FindingStatus.choices)
     duplicate_of = serializers.IntegerField(
         min_value=1,
@@ -391,7 +392,7 @@ class FindingStatusSerializer(serializers.Serializer):
 # --- Limits -------------------------------------------------------------------------------------
 
 
-class HallucinationLimitSerializer(serializers.ModelSerializer):
+class HallucinationLimitSerializer(base.ModelSerializer):
     system = SystemReferenceField()
 
     class Meta:
@@ -413,7 +414,7 @@ class HallucinationLimitSerializer(serializers.ModelSerializer):
         }
 
 
-class HallucinationLimitUpdateSerializer(serializers.Serializer):
+class HallucinationLimitUpdateSerializer(base.Serializer):
     max_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     judged_on = serializers.ChoiceField(choices=choices.LimitJudgedOn.choices, required=False)
 
@@ -424,7 +425,7 @@ class HallucinationLimitUpdateSerializer(serializers.Serializer):
 MAX_TREND_POINTS = 1000
 
 
-class TrendQuerySerializer(serializers.Serializer):
+class TrendQuerySerializer(base.QuerySerializer):
     """A trend is a time series: an optional window of creation times and at most ``limit``
     points (``MAX_TREND_POINTS``) a response, oldest first; ``next`` links to the rest."""
 
@@ -451,7 +452,7 @@ class TrendQuerySerializer(serializers.Serializer):
         return data
 
 
-class CompareQuerySerializer(serializers.Serializer):
+class CompareQuerySerializer(base.QuerySerializer):
     system = serializers.CharField(max_length=80, help_text="The AI system's slug or id.")
     benchmark = serializers.CharField(max_length=200)
     a = serializers.CharField(max_length=200, help_text="The first (baseline) model version.")

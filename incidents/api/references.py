@@ -17,12 +17,13 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, extend_sch
 from rest_framework import serializers, viewsets
 from rest_framework.routers import SimpleRouter
 
+from governance.api import base
 from governance.api.pagination import StableCursorPagination
 from incidents.models import ReferenceIncident
 from incidents.services.references import ranked, web_query
 
 
-class ReferenceIncidentSerializer(serializers.ModelSerializer):
+class ReferenceIncidentSerializer(base.ModelSerializer):
     url = serializers.URLField(read_only=True, help_text="The incident's page in the AI Incident Database.")
     score = serializers.FloatField(
         source="search_score",

@@ -15,10 +15,13 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from rest_framework import exceptions, status
 
+from governance.api.base import unknown_field_errors, unknown_keys
+
 MAX_LINE_BYTES = 64 * 1024
 """Longest line a JSONL upload may have; a sample's own fields need a few hundred bytes."""
 
 _RUN_PART_MAX_BYTES = 1024 * 1024
+UPLOAD_PARTS = ("run", "sample_results")
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -109,6 +112,9 @@ def refuse_oversized_upload(request) -> None:
 
 def multipart_parts(request) -> tuple[dict, UploadedFile]:
     """The run's fields (the ``run`` part, a JSON object) and the ``sample_results`` file."""
+    unknown = unknown_keys(request.data, UPLOAD_PARTS)
+    if unknown:
+        raise exceptions.ValidationError(unknown_field_errors(unknown, UPLOAD_PARTS))
     raw = request.data.get("run")
     if isinstance(raw, UploadedFile):
         if raw.size is not None and raw.size > _RUN_PART_MAX_BYTES:

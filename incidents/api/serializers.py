@@ -13,6 +13,7 @@ import re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
+from governance.api import base
 from governance.api.representation import BuiltFieldsCache
 from governance.api.representation import iso_datetime as _iso
 from governance.models import AIModel, AISystem, User
@@ -119,7 +120,7 @@ SlaStepStateField = _named_choices("SlaStepState", choices.SlaStepState.choices)
 ReportStateField = _named_choices("ReportState", choices.ReportState.choices)
 
 
-class SlaSerializer(serializers.Serializer):
+class SlaSerializer(base.Serializer):
     respond_state = SlaStepStateField(
         choices=choices.SlaStepState.choices, help_text="Where the response stands against its SLA."
     )
@@ -135,7 +136,7 @@ class SlaSerializer(serializers.Serializer):
 _CLASSIFICATION = ["harm_types", "harm_level", "mit_domain", "mit_subdomain", "affected_parties", "sector"]
 
 
-class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
+class IncidentSerializer(BuiltFieldsCache, base.ModelSerializer):
     system = SystemReferenceField()
     team = AnnotatedNameField(
         annotation="team_slug",
@@ -311,8 +312,10 @@ class IncidentSerializer(BuiltFieldsCache, serializers.ModelSerializer):
         return incident.report_state == choices.ReportState.OVERDUE
 
 
-class IncidentUpdateSerializer(serializers.ModelSerializer):
+class IncidentUpdateSerializer(base.ModelSerializer):
     """What a PATCH may change; the status changes through ``…/transition/``."""
+
+    extra_input_fields = ("status",)  # answered in validate(): it changes through transition/
 
     model = serializers.PrimaryKeyRelatedField(
         queryset=AIModel.objects.all(), allow_null=True, required=False
@@ -331,7 +334,7 @@ class IncidentUpdateSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class TransitionSerializer(serializers.Serializer):
+class TransitionSerializer(base.Serializer):
     to = IncidentStatusField(choices=Status.choices, help_text="The status to move to.")
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     duplicate_of = serializers.RegexField(
@@ -344,11 +347,11 @@ class TransitionSerializer(serializers.Serializer):
     )
 
 
-class CommentSerializer(serializers.Serializer):
+class CommentSerializer(base.Serializer):
     body = serializers.CharField(max_length=20000, help_text="The comment.")
 
 
-class TimelineEntrySerializer(serializers.Serializer):
+class TimelineEntrySerializer(base.Serializer):
     id = serializers.IntegerField(read_only=True)
     kind = serializers.ChoiceField(choices=choices.TimelineKind.choices, read_only=True)
     at = serializers.DateTimeField(read_only=True)
@@ -357,7 +360,7 @@ class TimelineEntrySerializer(serializers.Serializer):
     data = serializers.JSONField(read_only=True)
 
 
-class CorrectiveActionSerializer(serializers.ModelSerializer):
+class CorrectiveActionSerializer(base.ModelSerializer):
     owner = serializers.SlugRelatedField(
         slug_field="username",
         queryset=User.objects.filter(**PEOPLE),
@@ -393,7 +396,7 @@ def _grounds_field(help_text: str) -> serializers.ListField:
     )
 
 
-class SeriousSerializer(serializers.Serializer):
+class SeriousSerializer(base.Serializer):
     """POST …/serious/: add grounds (and the widespread scope); never takes anything away."""
 
     grounds = _grounds_field("EU AI Act Art. 3(49) grounds to add to those the incident has.")
@@ -403,7 +406,7 @@ class SeriousSerializer(serializers.Serializer):
     )
 
 
-class SeriousSetSerializer(serializers.Serializer):
+class SeriousSetSerializer(base.Serializer):
     """PUT …/serious/: exactly these grounds and this scope; a written reason to loosen either."""
 
     grounds = _grounds_field(
@@ -422,7 +425,7 @@ class SeriousSetSerializer(serializers.Serializer):
     )
 
 
-class AuthorityReportSerializer(serializers.Serializer):
+class AuthorityReportSerializer(base.Serializer):
     report = serializers.ChoiceField(choices=[(r, r) for r in lifecycle.REPORTS])
     sent_at = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="Default: now."
@@ -430,11 +433,11 @@ class AuthorityReportSerializer(serializers.Serializer):
     authority_reference = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
-class SimilarQuerySerializer(serializers.Serializer):
+class SimilarQuerySerializer(base.QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
 
 
-class SimilarInternalSerializer(serializers.Serializer):
+class SimilarInternalSerializer(base.Serializer):
     reference = serializers.CharField()
     title = serializers.CharField()
     system = serializers.CharField()
@@ -443,7 +446,7 @@ class SimilarInternalSerializer(serializers.Serializer):
     score = serializers.FloatField()
 
 
-class SimilarPublicSerializer(serializers.Serializer):
+class SimilarPublicSerializer(base.Serializer):
     aiid_id = serializers.IntegerField()
     title = serializers.CharField()
     date = serializers.DateField(allow_null=True)
@@ -451,6 +454,6 @@ class SimilarPublicSerializer(serializers.Serializer):
     score = serializers.FloatField()
 
 
-class SimilarSerializer(serializers.Serializer):
+class SimilarSerializer(base.Serializer):
     internal = SimilarInternalSerializer(many=True)
     public = SimilarPublicSerializer(many=True)

@@ -63,6 +63,24 @@ def test_it_rejects_malformed_json(api_as, officer, team_a):
 def test_it_rejects_an_unsupported_media_type(api_as, officer, team_a):
     response = api_as(officer).generic("POST", "/api/v1/ai-systems/", "slug=x", content_type="text/plain")
     assert response.status_code == 415
+    assert response.json()["detail"] == (
+        'The body was sent as "text/plain"; send it as JSON with the header "Content-Type: application/json".'
+    )
+
+
+def test_it_says_so_when_a_body_comes_without_a_content_type(api_as, officer, team_a):
+    response = api_as(officer).generic("POST", "/api/v1/ai-systems/", '{"slug": "x"}', content_type="")
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith("The request has no Content-Type header; send it as JSON")
+
+
+def test_it_names_the_upload_form_where_an_endpoint_also_takes_files(api_as, officer, team_a):
+    response = api_as(officer).generic("POST", "/api/v1/evidence/", "title=x", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.json()["detail"] == (
+        'The body was sent as "text/plain"; send JSON with "Content-Type: application/json", '
+        "or upload the file as multipart/form-data."
+    )
 
 
 def test_it_refuses_an_oversized_body_before_parsing(api_as, officer, team_a, settings):

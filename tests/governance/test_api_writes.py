@@ -1,0 +1,576 @@
+"""Every write endpoint of the API, each with a valid body: a field the endpoint does not take is
+refused with 400 naming it (and nothing is written), and a body that is not JSON gets 415 saying
+to send ``application/json``.
+
+``WRITES`` holds one valid request per write operation; a test checks that it covers exactly the
+write operations of the URL configuration (as the OpenAPI schema lists them), so an endpoint added
+later fails here until it has its case.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from governance.models import ChangeEvent
+from governance.services import evidence as evidence_services
+from governance.services import mappings, transparency
+from incidents.services import lifecycle
+from tests.factories import (
+    AIModelFactory,
+    AISystemFactory,
+    ControlFactory,
+    ControlImplementationFactory,
+    CorrectiveActionFactory,
+    EvaluationRunFactory,
+    FrameworkFactory,
+    HallucinationFindingFactory,
+    HallucinationLimitFactory,
+    IncidentFactory,
+    IndicatorFactory,
+    IndicatorSetFactory,
+    NotificationFactory,
+    RequirementFactory,
+    ReviewFactory,
+    RiskFactory,
+    WebhookEndpointFactory,
+    incident_payload,
+    system_payload,
+)
+from tests.governance.evidence_helpers import make_pdf
+
+UNKNOWN = "bogus_field"
+
+
+@dataclass(frozen=True)
+class Write:
+    """One valid request: ``url`` and ``body`` are built from the world of objects below."""
+
+    url: Callable[[SimpleNamespace], str]
+    body: Callable[[SimpleNamespace], dict]
+    multipart: bool = False
+
+
+def _run_fields(**extra) -> dict:
+    return {
+        "system": "target",
+        "model_provider": "Example AI",
+        "model_name": "example-chat",
+        "model_version": "2026-03",
+        "benchmark_name": "SimpleQA",
+        "task_kind": "short_qa",
+        "judge_kind": "rule",
+        "rate_basis": "attempted",
+        **extra,
+    }
+
+
+_MODEL = {
+    "provider": "Acme AI",
+    "name": "acme-new",
+    "version": "2",
+    "modality": "text",
+    "model_type": "foundation",
+    "weights": "open",
+    "hosting": "self_hosted",
+}
+_CONTROL = {"code": "ctl-new", "title": "New control", "control_type": "process", "frequency": "quarterly"}
+_RISK = {
+    "system": "target",
+    "title": "Wrong refunds",
+    "characteristic": "valid_reliable",
+    "likelihood": 2,
+    "impact": 3,
+    "treatment": "mitigate",
+}
+_LINK = {"kind": "link", "title": "AI policy", "url": "https://intranet.example.com/policy", "team": "team-a"}
+_FINDING = {
+    "system": "target",
+    "model_name": "example-chat",
+    "model_version": "2026-03",
+    "benchmark_name": "SimpleQA",
+    "sample_id": "q-1",
+    "claim": "The Eiffel Tower was completed in 1901.",
+    "kind": "extrinsic",
+    "subtype": "wrong_fact",
+    "severity": "SEV3",
+}
+
+# (method, path as the OpenAPI schema writes it) -> one valid request
+WRITES: dict[tuple[str, str], list[Write]] = {
+    ("POST", "/api/v1/ai-models/"): [Write(lambda w: "/api/v1/ai-models/", lambda w: _MODEL)],
+    ("PUT", "/api/v1/ai-models/{id}/"): [
+        Write(lambda w: f"/api/v1/ai-models/{w.model.pk}/", lambda w: {**_MODEL, "name": "renamed"})
+    ],
+    ("PATCH", "/api/v1/ai-models/{id}/"): [
+        Write(lambda w: f"/api/v1/ai-models/{w.model.pk}/", lambda w: {"notes": "checked"})
+    ],
+    ("POST", "/api/v1/ai-systems/"): [Write(lambda w: "/api/v1/ai-systems/", lambda w: system_payload())],
+    ("PUT", "/api/v1/ai-systems/{slug}/"): [
+        Write(lambda w: "/api/v1/ai-systems/target/", lambda w: system_payload(slug="target"))
+    ],
+    ("PATCH", "/api/v1/ai-systems/{slug}/"): [
+        Write(lambda w: "/api/v1/ai-systems/target/", lambda w: {"name": "Renamed"})
+    ],
+    ("POST", "/api/v1/teams/"): [
+        Write(lambda w: "/api/v1/teams/", lambda w: {"slug": "team-new", "name": "Team New"})
+    ],
+    ("PUT", "/api/v1/teams/{slug}/"): [
+        Write(lambda w: "/api/v1/teams/team-a/", lambda w: {"slug": "team-a", "name": "Team A renamed"})
+    ],
+    ("PATCH", "/api/v1/teams/{slug}/"): [
+        Write(lambda w: "/api/v1/teams/team-a/", lambda w: {"description": "Payments"})
+    ],
+    ("POST", "/api/v1/controls/"): [Write(lambda w: "/api/v1/controls/", lambda w: _CONTROL)],
+    ("PUT", "/api/v1/controls/{code}/"): [
+        Write(lambda w: "/api/v1/controls/ctl-target/", lambda w: {**_CONTROL, "code": "ctl-target"})
+    ],
+    ("PATCH", "/api/v1/controls/{code}/"): [
+        Write(lambda w: "/api/v1/controls/ctl-target/", lambda w: {"title": "Renamed"})
+    ],
+    ("POST", "/api/v1/control-implementations/"): [
+        Write(
+            lambda w: "/api/v1/control-implementations/",
+            lambda w: {"control": "ctl-spare", "system": "target", "status": "in_progress"},
+        )
+    ],
+    ("PUT", "/api/v1/control-implementations/{id}/"): [
+        Write(
+            lambda w: f"/api/v1/control-implementations/{w.implementation.pk}/",
+            lambda w: {"control": "ctl-target", "system": "target", "status": "not_started"},
+        )
+    ],
+    ("PATCH", "/api/v1/control-implementations/{id}/"): [
+        Write(
+            lambda w: f"/api/v1/control-implementations/{w.implementation.pk}/",
+            lambda w: {"justification": "Tested quarterly."},
+        )
+    ],
+    ("POST", "/api/v1/requirement-mappings/"): [
+        Write(
+            lambda w: "/api/v1/requirement-mappings/",
+            lambda w: {
+                "source": w.iso_b.pk,
+                "target": w.nist.pk,
+                "relationship": "intersect",
+                "provenance": "Review",
+            },
+        )
+    ],
+    ("PUT", "/api/v1/requirement-mappings/{id}/"): [
+        Write(
+            lambda w: f"/api/v1/requirement-mappings/{w.mapping.pk}/",
+            lambda w: {
+                "source": w.iso_a.pk,
+                "target": w.nist.pk,
+                "relationship": "subset",
+                "provenance": "Review",
+            },
+        )
+    ],
+    ("PATCH", "/api/v1/requirement-mappings/{id}/"): [
+        Write(lambda w: f"/api/v1/requirement-mappings/{w.mapping.pk}/", lambda w: {"rationale": "Reviewed."})
+    ],
+    ("POST", "/api/v1/risks/"): [Write(lambda w: "/api/v1/risks/", lambda w: _RISK)],
+    ("PUT", "/api/v1/risks/{id}/"): [Write(lambda w: f"/api/v1/risks/{w.risk.pk}/", lambda w: _RISK)],
+    ("PATCH", "/api/v1/risks/{id}/"): [
+        Write(lambda w: f"/api/v1/risks/{w.risk.pk}/", lambda w: {"title": "Renamed"})
+    ],
+    ("POST", "/api/v1/evidence/"): [
+        Write(lambda w: "/api/v1/evidence/", lambda w: {**_LINK, "collected_on": "2026-01-05"}),
+        Write(
+            lambda w: "/api/v1/evidence/",
+            lambda w: {
+                "title": "Bias evaluation",
+                "team": "team-a",
+                "collected_on": "2026-01-05",
+                "file": SimpleUploadedFile("report.pdf", make_pdf(), content_type="application/pdf"),
+            },
+            multipart=True,
+        ),
+    ],
+    ("PUT", "/api/v1/evidence/{id}/"): [
+        Write(
+            lambda w: f"/api/v1/evidence/{w.evidence.pk}/",
+            lambda w: {**_LINK, "title": "AI policy v2", "collected_on": "2026-01-05"},
+        )
+    ],
+    ("PATCH", "/api/v1/evidence/{id}/"): [
+        Write(lambda w: f"/api/v1/evidence/{w.evidence.pk}/", lambda w: {"title": "AI policy v3"})
+    ],
+    ("POST", "/api/v1/evidence-packs/"): [
+        Write(lambda w: "/api/v1/evidence-packs/", lambda w: {"frameworks": ["iso-iec-42001"]})
+    ],
+    ("PUT", "/api/v1/soa/applicability/"): [
+        Write(
+            lambda w: "/api/v1/soa/applicability/",
+            lambda w: {"framework": "iso-iec-42001", "ref_id": "A.2.2", "applicable": True},
+        )
+    ],
+    ("POST", "/api/v1/soa/approve/"): [
+        Write(lambda w: "/api/v1/soa/approve/", lambda w: {"framework": "iso-iec-42001", "note": "Board"})
+    ],
+    ("POST", "/api/v1/reviews/{id}/start/"): [
+        Write(lambda w: f"/api/v1/reviews/{w.review.pk}/start/", lambda w: {})
+    ],
+    ("POST", "/api/v1/reviews/{id}/complete/"): [
+        Write(
+            lambda w: f"/api/v1/reviews/{w.review.pk}/complete/",
+            lambda w: {"outcome": "approved", "answers": {"purpose": "Yes.", "incidents": "None."}},
+        )
+    ],
+    ("POST", "/api/v1/reviews/{id}/waive/"): [
+        Write(lambda w: f"/api/v1/reviews/{w.review.pk}/waive/", lambda w: {"reason": "Retired next week."})
+    ],
+    ("PUT", "/api/v1/notification-preferences/{kind}/"): [
+        Write(
+            lambda w: "/api/v1/notification-preferences/review_due/",
+            lambda w: {"channels": ["email"], "digest": True},
+        )
+    ],
+    ("POST", "/api/v1/notifications/{id}/read/"): [
+        Write(lambda w: f"/api/v1/notifications/{w.notification.pk}/read/", lambda w: {})
+    ],
+    ("POST", "/api/v1/webhook-endpoints/"): [
+        Write(
+            lambda w: "/api/v1/webhook-endpoints/",
+            lambda w: {"name": "CI alerts", "url": "https://ci.example.com/hooks/verity"},
+        )
+    ],
+    ("PATCH", "/api/v1/webhook-endpoints/{id}/"): [
+        Write(lambda w: f"/api/v1/webhook-endpoints/{w.webhook.pk}/", lambda w: {"name": "Renamed"})
+    ],
+    ("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret/"): [
+        Write(lambda w: f"/api/v1/webhook-endpoints/{w.webhook.pk}/rotate-secret/", lambda w: {})
+    ],
+    ("POST", "/api/v1/transparency-assessments/"): [
+        Write(
+            lambda w: "/api/v1/transparency-assessments/",
+            lambda w: {"indicator_set": "deploy-1", "system": "other"},
+        )
+    ],
+    ("POST", "/api/v1/transparency-assessments/{id}/answers/"): [
+        Write(
+            lambda w: f"/api/v1/transparency-assessments/{w.assessment.pk}/answers/",
+            lambda w: {"answers": {"d0": {"answer": "satisfied"}}},
+        )
+    ],
+    ("POST", "/api/v1/transparency-assessments/{id}/finalize/"): [
+        Write(lambda w: f"/api/v1/transparency-assessments/{w.assessment.pk}/finalize/", lambda w: {})
+    ],
+    ("POST", "/api/v1/incidents/"): [
+        Write(lambda w: "/api/v1/incidents/", lambda w: incident_payload(severity="SEV2"))
+    ],
+    ("PATCH", "/api/v1/incidents/{reference}/"): [
+        Write(lambda w: f"/api/v1/incidents/{w.incident.reference}/", lambda w: {"title": "Renamed"})
+    ],
+    ("POST", "/api/v1/incidents/{reference}/transition/"): [
+        Write(lambda w: f"/api/v1/incidents/{w.incident.reference}/transition/", lambda w: {"to": "triaged"})
+    ],
+    ("POST", "/api/v1/incidents/{reference}/timeline/"): [
+        Write(
+            lambda w: f"/api/v1/incidents/{w.incident.reference}/timeline/",
+            lambda w: {"body": "Rolled back to 2.3."},
+        )
+    ],
+    ("POST", "/api/v1/incidents/{reference}/corrective-actions/"): [
+        Write(
+            lambda w: f"/api/v1/incidents/{w.incident.reference}/corrective-actions/",
+            lambda w: {"description": "Add a refund-policy check to the prompt."},
+        )
+    ],
+    ("PATCH", "/api/v1/incidents/{reference}/corrective-actions/{action_id}/"): [
+        Write(
+            lambda w: f"/api/v1/incidents/{w.incident.reference}/corrective-actions/{w.action.pk}/",
+            lambda w: {"description": "Add a check."},
+        )
+    ],
+    ("POST", "/api/v1/incidents/{reference}/serious/"): [
+        Write(
+            lambda w: f"/api/v1/incidents/{w.incident.reference}/serious/", lambda w: {"grounds": ["health"]}
+        )
+    ],
+    ("PUT", "/api/v1/incidents/{reference}/serious/"): [
+        Write(
+            lambda w: f"/api/v1/incidents/{w.serious.reference}/serious/",
+            lambda w: {"grounds": ["health", "death"], "widespread": False},
+        )
+    ],
+    ("POST", "/api/v1/incidents/{reference}/authority-reports/"): [
+        Write(
+            lambda w: f"/api/v1/incidents/{w.serious.reference}/authority-reports/",
+            lambda w: {"report": "initial", "authority_reference": "MSA-1"},
+        )
+    ],
+    ("POST", "/api/v1/evaluation-runs/"): [
+        Write(
+            lambda w: "/api/v1/evaluation-runs/",
+            lambda w: _run_fields(samples=10, attempted=10, correct=9, hallucinated=1),
+        ),
+        Write(
+            lambda w: "/api/v1/evaluation-runs/",
+            lambda w: {
+                "run": json.dumps(_run_fields()),
+                "sample_results": SimpleUploadedFile(
+                    "results.jsonl", b'{"sample_id": "q-1", "grade": "correct"}\n'
+                ),
+            },
+            multipart=True,
+        ),
+    ],
+    ("POST", "/api/v1/hallucination-findings/"): [
+        Write(lambda w: "/api/v1/hallucination-findings/", lambda w: _FINDING)
+    ],
+    ("PATCH", "/api/v1/hallucination-findings/{id}/"): [
+        Write(lambda w: f"/api/v1/hallucination-findings/{w.finding.pk}/", lambda w: {"status": "confirmed"})
+    ],
+    ("POST", "/api/v1/hallucination-limits/"): [
+        Write(
+            lambda w: "/api/v1/hallucination-limits/",
+            lambda w: {"system": "target", "benchmark_name": "TruthfulQA", "max_rate": 0.2},
+        )
+    ],
+    ("PATCH", "/api/v1/hallucination-limits/{id}/"): [
+        Write(lambda w: f"/api/v1/hallucination-limits/{w.limit.pk}/", lambda w: {"max_rate": 0.3})
+    ],
+}
+
+CASES = [
+    pytest.param(method, write, id=f"{method} {path}{' multipart' if write.multipart else ''}")
+    for (method, path), writes in WRITES.items()
+    for write in writes
+]
+JSON_CASES = [case for case in CASES if not case.values[1].multipart]
+
+
+@pytest.fixture
+def world(db, officer, team_a, evidence_dir):
+    """One of every object the write endpoints act on."""
+    system = AISystemFactory(slug="target", owning_team=team_a)
+    AISystemFactory(slug="other", owning_team=team_a)
+    iso = FrameworkFactory(code="iso-iec-42001", version="2023")
+    nist = FrameworkFactory(code="nist-ai-rmf", version="1.0")
+    iso_a = RequirementFactory(framework=iso, ref_id="A.2.2")
+    iso_b = RequirementFactory(framework=iso, ref_id="A.2.3")
+    nist_req = RequirementFactory(framework=nist, ref_id="GOVERN 1.1")
+    control = ControlFactory(code="ctl-target", requirements=[iso_a])
+    ControlFactory(code="ctl-spare")
+    indicator_set = IndicatorSetFactory(key="deploy-1")
+    IndicatorFactory(indicator_set=indicator_set, key="d0")
+    assessment = transparency.start_assessment(
+        actor=officer, indicator_set=indicator_set, system=system, model=None, assessed_on=None
+    )
+    transparency.answer(actor=officer, assessment=assessment, answers={"d0": {"answer": "satisfied"}})
+    serious = IncidentFactory(system=system)
+    lifecycle.flag_serious(actor=officer, incident=serious, grounds=["health"])
+    incident = IncidentFactory(system=system)
+    return SimpleNamespace(
+        model=AIModelFactory(),
+        iso_a=iso_a,
+        iso_b=iso_b,
+        nist=nist_req,
+        mapping=mappings.create_mapping(
+            actor=officer,
+            data={"source": iso_a, "target": nist_req, "relationship": "equal", "provenance": "Crosswalk"},
+        ),
+        implementation=ControlImplementationFactory(control=control, system=system),
+        risk=RiskFactory(system=system),
+        evidence=evidence_services.add_link_evidence(
+            actor=officer,
+            url="https://intranet.example.com/policy",
+            title="AI policy",
+            collected_on=datetime.date(2026, 1, 5),
+            team=team_a,
+        ),
+        review=ReviewFactory(system=system),
+        notification=NotificationFactory(recipient=officer),
+        webhook=WebhookEndpointFactory(owner=officer),
+        assessment=assessment,
+        incident=incident,
+        serious=serious,
+        action=CorrectiveActionFactory(incident=incident),
+        finding=HallucinationFindingFactory(system=system),
+        limit=HallucinationLimitFactory(system=system, benchmark_name="SimpleQA"),
+        run=EvaluationRunFactory(system=system),
+    )
+
+
+@pytest.fixture
+def client(officer):
+    # Authenticated without a token: a token's use is itself a write (its last use).
+    client = APIClient()
+    client.force_authenticate(officer)
+    return client
+
+
+def _send(client, method: str, url: str, body: dict, *, multipart: bool, **extra):
+    return getattr(client, method.lower())(url, body, format="multipart" if multipart else "json", **extra)
+
+
+def test_it_has_a_case_for_every_write_operation_of_the_api(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    operations = {
+        (method.upper(), path)
+        for path, item in paths.items()
+        for method in item
+        if method in ("post", "put", "patch")
+    }
+    assert operations == set(WRITES)
+
+
+@pytest.mark.parametrize("method,write", CASES)
+def test_it_refuses_an_unknown_field_naming_it_and_writes_nothing(client, world, method, write):
+    url, before = write.url(world), ChangeEvent.objects.count()
+
+    refused = _send(client, method, url, {**write.body(world), UNKNOWN: "x"}, multipart=write.multipart)
+
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["errors"][UNKNOWN][0].startswith("Unknown field")
+    assert ChangeEvent.objects.count() == before
+    # The same request without it is accepted: the unknown field alone was refused.
+    accepted = _send(client, method, url, write.body(world), multipart=write.multipart)
+    assert accepted.status_code in (200, 201, 202), accepted.content
+
+
+@pytest.mark.parametrize("method,write", JSON_CASES)
+def test_it_answers_415_saying_to_send_json_when_the_body_is_not_json(client, world, method, write):
+    url, before = write.url(world), ChangeEvent.objects.count()
+    form = "&".join(f"{key}=x" for key in write.body(world)) or "note=x"
+
+    response = getattr(client, method.lower())(url, form, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 415, response.content
+    body = response.json()
+    assert body["code"] == "unsupported_media_type"
+    assert body["detail"].startswith('The body was sent as "application/x-www-form-urlencoded"; send ')
+    assert '"Content-Type: application/json"' in body["detail"]
+    assert ChangeEvent.objects.count() == before
+
+
+# --- The messages, nested bodies and what is not refused ----------------------------------------
+
+
+def test_it_suggests_the_field_a_misspelt_one_is_closest_to(client, world):
+    from incidents.models import Incident
+
+    before = Incident.objects.count()
+    response = client.post("/api/v1/incidents/", {**incident_payload(), "serverity": "SEV1"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"serverity": ['Unknown field; did you mean "severity"?']}
+    assert Incident.objects.count() == before
+
+
+def test_it_lists_the_fields_the_request_takes_when_none_is_close(client, world):
+    response = client.patch(
+        f"/api/v1/incidents/{world.incident.reference}/", {"colour": "red"}, format="json"
+    )
+
+    assert response.status_code == 400
+    [message] = response.json()["errors"]["colour"]
+    assert message == (
+        "Unknown field. This request takes: title, description, severity, harm_types, harm_level, "
+        "mit_domain, mit_subdomain, affected_parties, sector, model."
+    )
+
+
+def test_it_reports_unknown_fields_together_with_the_other_field_errors(client, world):
+    response = client.post("/api/v1/incidents/", {"system": "target", "serverity": "SEV1"}, format="json")
+
+    errors = response.json()["errors"]
+    assert set(errors) == {"serverity", "title", "occurred_at", "severity"}
+    assert errors["title"] == ["This field is required."]
+
+
+def test_it_takes_back_a_representation_read_with_get_read_only_fields_and_all(client, world):
+    system = client.get("/api/v1/ai-systems/target/").json()
+    response = client.put("/api/v1/ai-systems/target/", {**system, "name": "Renamed"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["name"] == "Renamed"
+
+
+def test_it_names_unknown_fields_inside_nested_objects_and_batch_items(client, world):
+    nested = client.patch(
+        "/api/v1/ai-systems/target/", {"models": [{"model": world.model.pk, "rol": "primary"}]}, format="json"
+    )
+    assert nested.status_code == 400
+    assert nested.json()["errors"]["models"]["0"]["rol"] == ['Unknown field; did you mean "role"?']
+
+    answers = client.post(
+        f"/api/v1/transparency-assessments/{world.assessment.pk}/answers/",
+        {"answers": {"d0": {"answr": "satisfied"}}},
+        format="json",
+    )
+    assert answers.json()["errors"]["answers"]["d0"]["answr"] == ['Unknown field; did you mean "answer"?']
+
+    before = ChangeEvent.objects.count()
+    batch = client.post(
+        "/api/v1/hallucination-findings/",
+        [_FINDING, {**_FINDING, "sample_id": "q-2", "clam": "Also wrong."}],
+        format="json",
+    )
+    assert batch.status_code == 400
+    assert batch.json()["errors"] == {"1": {"clam": ['Unknown field; did you mean "claim"?']}}
+    assert ChangeEvent.objects.count() == before
+
+
+def test_it_names_an_unknown_field_of_the_run_part_and_an_unknown_part_of_an_upload(client, world):
+    def upload(**parts):
+        results = SimpleUploadedFile("results.jsonl", b'{"sample_id": "q-1", "grade": "correct"}\n')
+        return client.post(
+            "/api/v1/evaluation-runs/", {"sample_results": results, **parts}, format="multipart"
+        )
+
+    in_run = upload(run=json.dumps(_run_fields(judge_nmae="grader")))
+    assert in_run.status_code == 400
+    assert in_run.json()["errors"] == {"judge_nmae": ['Unknown field; did you mean "judge_name"?']}
+
+    extra_part = upload(run=json.dumps(_run_fields()), samples="results.jsonl")
+    assert extra_part.status_code == 400
+    assert extra_part.json()["errors"] == {
+        "samples": ["Unknown field. This request takes: run, sample_results."]
+    }
+
+
+def test_it_leaves_query_parameters_it_does_not_know_to_the_lists(client, world):
+    assert client.get("/api/v1/incidents/?colour=red&page_size=5").status_code == 200
+    assert client.get("/api/v1/hallucination-trends/?system=target&colour=red").status_code == 200
+    assert client.get(f"/api/v1/incidents/{world.incident.reference}/similar/?colour=red").status_code == 200
+
+
+def test_it_refuses_a_body_on_an_action_that_takes_none(client, world):
+    response = client.post(f"/api/v1/reviews/{world.review.pk}/start/", {"note": "mine"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"note": ["Unknown field. This request takes no fields."]}
+
+
+def test_it_reads_every_request_body_through_a_serializer_that_refuses_unknown_fields():
+    """Every serializer of the API modules derives from governance.api.base: bodies through
+    ``Serializer``/``ModelSerializer``, query strings through ``QuerySerializer``."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from rest_framework import serializers
+
+    from governance.api import base
+
+    offenders = []
+    for package in ("governance.api", "incidents.api"):
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            module = importlib.import_module(f"{package}.{info.name}")
+            for name, cls in inspect.getmembers(module, inspect.isclass):
+                if cls.__module__ != module.__name__ or not issubclass(cls, serializers.BaseSerializer):
+                    continue
+                if issubclass(cls, serializers.ListSerializer):
+                    continue
+                if not issubclass(cls, base.RejectUnknownFieldsMixin | base.QuerySerializer):
+                    offenders.append(f"{module.__name__}.{name}")
+    assert offenders == []
