@@ -135,16 +135,59 @@ class ScopedToSystemQuerySet(models.QuerySet):
         )
 
 
+def _where(queryset, condition: models.Q, wanted: bool):
+    return queryset.filter(condition) if wanted else queryset.exclude(condition)
+
+
+def _flag(condition: models.Q) -> models.Case:
+    """``condition`` as a true/false column (false, not null, where a compared date is empty)."""
+    return models.Case(
+        models.When(condition, then=models.Value(True)),
+        default=models.Value(False),
+        output_field=models.BooleanField(),
+    )
+
+
+class ControlImplementationQuerySet(ScopedToSystemQuerySet):
+    def test_overdue(self, today: datetime.date, overdue: bool = True):
+        """Implementations whose next test was due before ``today`` (or, with ``overdue=False``,
+        the others, those without a next test date included)."""
+        return _where(self, models.Q(next_test_due__lt=today), overdue)
+
+
 class RiskQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Risks follow their system's visibility."""
         return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
+
+    def review_due(self, today: datetime.date, due: bool = True):
+        """Risks whose review date is ``today`` or has passed (or, with ``due=False``, the others)."""
+        return _where(self, models.Q(review_on__lte=today), due)
+
+
+def evidence_expired_q(today: datetime.date, prefix: str = "") -> models.Q:
+    """Evidence is valid through its ``valid_until`` day: expired from the day after. ``prefix``
+    reaches the evidence through a relation (``"evidence__"``)."""
+    return models.Q(**{f"{prefix}valid_until__lt": today})
+
+
+def evidence_expired(today: datetime.date, prefix: str = "") -> models.Case:
+    """Whether the evidence has expired on ``today``, as a true/false column."""
+    return _flag(evidence_expired_q(today, prefix))
 
 
 class EvidenceQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Organisation-wide evidence is visible to every role; team evidence to that team."""
         return scoped(self, user, lambda: models.Q(team__isnull=True) | models.Q(team_id__in=user.team_ids()))
+
+    def with_expiry(self, today: datetime.date):
+        """Each row's ``expired`` (true or false) on ``today``."""
+        return self.annotate(expired=evidence_expired(today))
+
+    def expired(self, today: datetime.date, expired: bool = True):
+        """Evidence expired on ``today`` (or, with ``expired=False``, still valid or open-ended)."""
+        return _where(self, evidence_expired_q(today), expired)
 
 
 # --- Reviews: the due-date rule, written once ----------------------------------------------------

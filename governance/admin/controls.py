@@ -6,7 +6,7 @@ teams' systems only, never organisation-wide ones.
 """
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -168,11 +168,8 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("yes", "Overdue"), ("no", "Not overdue")]
 
     def queryset(self, request, queryset):
-        late = Q(next_test_due__lt=timezone.localdate())
-        if self.value() == "yes":
-            return queryset.filter(late)
-        if self.value() == "no":
-            return queryset.exclude(late)
+        if self.value() in ("yes", "no"):
+            return queryset.test_overdue(timezone.localdate(), self.value() == "yes")
         return queryset
 
 

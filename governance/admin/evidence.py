@@ -102,11 +102,8 @@ class ExpiredFilter(admin.SimpleListFilter):
         return [("yes", "Expired"), ("no", "Still valid")]
 
     def queryset(self, request, queryset):
-        expired = models.Q(valid_until__lt=timezone.localdate())
-        if self.value() == "yes":
-            return queryset.filter(expired)
-        if self.value() == "no":
-            return queryset.exclude(expired)
+        if self.value() in ("yes", "no"):
+            return queryset.expired(timezone.localdate(), self.value() == "yes")
         return queryset
 
 
@@ -142,7 +139,7 @@ class EvidenceAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).visible_to(request.user)
+        return super().get_queryset(request).visible_to(request.user).with_expiry(timezone.localdate())
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = EvidenceAddForm if obj is None else EvidenceChangeForm
@@ -207,7 +204,7 @@ class EvidenceAdmin(ChangeHistoryMixin, admin.ModelAdmin):
 
     @admin.display(description="expired", boolean=True)
     def is_expired(self, evidence):
-        return evidence.valid_until is not None and evidence.valid_until < timezone.localdate()
+        return evidence.expired
 
     @admin.display(description="size", ordering="size")
     def file_size(self, evidence):

@@ -6,7 +6,6 @@ engineers those of their teams' systems. The scores are computed by the database
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Q
 from django.utils import timezone
 
 from governance.admin.controls import restrict_system_choices
@@ -43,11 +42,8 @@ class ReviewDueFilter(admin.SimpleListFilter):
         return [("yes", "Due or overdue"), ("no", "Not yet due")]
 
     def queryset(self, request, queryset):
-        due = Q(review_on__lte=timezone.localdate())
-        if self.value() == "yes":
-            return queryset.filter(due)
-        if self.value() == "no":
-            return queryset.exclude(due)
+        if self.value() in ("yes", "no"):
+            return queryset.review_due(timezone.localdate(), self.value() == "yes")
         return queryset
 
 

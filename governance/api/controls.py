@@ -185,8 +185,7 @@ class ControlImplementationFilter(django_filters.FilterSet):
         fields = ["status", "effectiveness"]
 
     def filter_overdue(self, queryset, name, value):
-        late = Q(next_test_due__lt=timezone.localdate())
-        return queryset.filter(late) if value else queryset.exclude(late)
+        return queryset.test_overdue(timezone.localdate(), value)
 
     def search(self, queryset, name, value):
         return queryset.filter(

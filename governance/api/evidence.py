@@ -83,7 +83,9 @@ class EvidenceSerializer(base.ModelSerializer):
     requirements = serializers.PrimaryKeyRelatedField(
         many=True, queryset=Requirement.objects.all(), required=False
     )
-    expired = serializers.SerializerMethodField()
+    expired = serializers.SerializerMethodField(
+        help_text="valid_until was before today (EvidenceQuerySet.with_expiry)."
+    )
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -134,7 +136,7 @@ class EvidenceSerializer(base.ModelSerializer):
         return fields
 
     def get_expired(self, evidence) -> bool:
-        return evidence.valid_until is not None and evidence.valid_until < timezone.localdate()
+        return evidence.expired
 
     def get_download_url(self, evidence) -> str | None:
         if evidence.kind != EvidenceKind.FILE:
@@ -194,8 +196,7 @@ class EvidenceFilter(django_filters.FilterSet):
         fields = ["kind"]
 
     def filter_expired(self, queryset, name, value):
-        expired = Q(valid_until__lt=timezone.localdate())
-        return queryset.filter(expired) if value else queryset.exclude(expired)
+        return queryset.expired(timezone.localdate(), value)
 
     def filter_implementation(self, queryset, name, value):
         through = Evidence.implementations.through.objects.filter(controlimplementation_id=value)
@@ -243,9 +244,17 @@ class EvidenceViewSet(ServiceModelViewSet):
         queryset = super().get_queryset()
         if self.action == "download":
             return queryset
-        return queryset.select_related("team", "owner", "uploaded_by").prefetch_related(
-            Prefetch("implementations", queryset=ControlImplementation.objects.only("id").order_by("id")),
-            Prefetch("requirements", queryset=Requirement.objects.only("id").order_by("id")),
+        return self._readable(queryset)
+
+    def _readable(self, queryset):
+        """What a rendered evidence row reads: its people, links and whether it has expired."""
+        return (
+            queryset.with_expiry(timezone.localdate())
+            .select_related("team", "owner", "uploaded_by")
+            .prefetch_related(
+                Prefetch("implementations", queryset=ControlImplementation.objects.only("id").order_by("id")),
+                Prefetch("requirements", queryset=Requirement.objects.only("id").order_by("id")),
+            )
         )
 
     def initial(self, request, *args, **kwargs):
@@ -291,6 +300,7 @@ class EvidenceViewSet(ServiceModelViewSet):
             )
         else:
             serializer.instance = evidence_service.add_link_evidence(actor=self.request.user, **data)
+        serializer.instance = self._readable(Evidence.objects.filter(pk=serializer.instance.pk)).get()
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
@@ -301,6 +311,7 @@ class EvidenceViewSet(ServiceModelViewSet):
             requirements=data.pop("requirements", None),
             changes=data,
         )
+        serializer.instance = self._readable(Evidence.objects.filter(pk=serializer.instance.pk)).get()
 
     @extend_schema(
         summary="Download an evidence file",

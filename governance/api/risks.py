@@ -89,8 +89,7 @@ class RiskFilter(django_filters.FilterSet):
         fields = ["characteristic", "treatment", "status"]
 
     def filter_review_due(self, queryset, name, value):
-        due = Q(review_on__lte=timezone.localdate())
-        return queryset.filter(due) if value else queryset.exclude(due)
+        return queryset.review_due(timezone.localdate(), value)
 
     def search(self, queryset, name, value):
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))

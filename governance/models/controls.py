@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from governance import choices
-from governance.querysets import ControlQuerySet, ScopedToSystemQuerySet
+from governance.querysets import ControlImplementationQuerySet, ControlQuerySet
 
 
 class Control(models.Model):
@@ -65,7 +65,7 @@ class ControlImplementation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ScopedToSystemQuerySet.as_manager()
+    objects = ControlImplementationQuerySet.as_manager()
 
     class Meta:
         ordering = ["control__code", "system__name"]

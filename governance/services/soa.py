@@ -39,6 +39,7 @@ from governance.models import (
     SoAVersion,
     User,
 )
+from governance.querysets import evidence_expired
 from governance.services.access import require_permission
 from governance.services.exports import csv_text
 
@@ -183,31 +184,44 @@ def _controls_in_scope(annex_a: Q, in_scope: Q, system: AISystem | None, today: 
         statuses_by_control[impl["control_id"]].append(impl["status"])
 
     evidence_by_control: dict[int, dict[int, dict]] = defaultdict(dict)
-    rows = Evidence.implementations.through.objects.filter(
-        _visible_evidence(system, "evidence__"),
-        controlimplementation__in=implementations.values("id"),
-    ).values(
-        "controlimplementation__control_id",
-        "evidence_id",
-        "evidence__title",
-        "evidence__sha256",
-        "evidence__valid_until",
+    rows = (
+        Evidence.implementations.through.objects.filter(
+            _visible_evidence(system, "evidence__"),
+            controlimplementation__in=implementations.values("id"),
+        )
+        .annotate(evidence_expired=evidence_expired(today, "evidence__"))
+        .values(
+            "controlimplementation__control_id",
+            "evidence_id",
+            "evidence__title",
+            "evidence__sha256",
+            "evidence__valid_until",
+            "evidence_expired",
+        )
     )
     for row in rows:
-        evidence_by_control[row["controlimplementation__control_id"]][row["evidence_id"]] = _evidence_entry(
-            row, today
-        )
+        by_control = evidence_by_control[row["controlimplementation__control_id"]]
+        by_control[row["evidence_id"]] = _evidence_entry(row)
     return controls_by_requirement, statuses_by_control, evidence_by_control
 
 
 def _requirement_evidence(annex_a: Q, system: AISystem | None, today: datetime.date) -> dict[int, dict]:
     """Evidence linked directly to each requirement, limited to what the scope may show."""
     by_requirement: dict[int, dict[int, dict]] = defaultdict(dict)
-    rows = Evidence.requirements.through.objects.filter(
-        annex_a, _visible_evidence(system, "evidence__")
-    ).values("requirement_id", "evidence_id", "evidence__title", "evidence__sha256", "evidence__valid_until")
+    rows = (
+        Evidence.requirements.through.objects.filter(annex_a, _visible_evidence(system, "evidence__"))
+        .annotate(evidence_expired=evidence_expired(today, "evidence__"))
+        .values(
+            "requirement_id",
+            "evidence_id",
+            "evidence__title",
+            "evidence__sha256",
+            "evidence__valid_until",
+            "evidence_expired",
+        )
+    )
     for row in rows:
-        by_requirement[row["requirement_id"]][row["evidence_id"]] = _evidence_entry(row, today)
+        by_requirement[row["requirement_id"]][row["evidence_id"]] = _evidence_entry(row)
     return by_requirement
 
 
@@ -219,14 +233,14 @@ def _visible_evidence(system: AISystem | None, prefix: str = "") -> Q:
     return condition
 
 
-def _evidence_entry(row: Mapping[str, Any], today: datetime.date) -> dict:
+def _evidence_entry(row: Mapping[str, Any]) -> dict:
     valid_until = row["evidence__valid_until"]
     return {
         "id": row["evidence_id"],
         "title": row["evidence__title"],
         "sha256": row["evidence__sha256"],
         "valid_until": valid_until.isoformat() if valid_until else None,
-        "expired": bool(valid_until and valid_until < today),
+        "expired": row["evidence_expired"],
     }
 
 
