@@ -18,7 +18,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from governance.admin.history import ReadOnlyAdmin
+from governance.admin.base import ReadOnlyAdmin
 from governance.models import AuditAnchor, AuditChainLink, ChangeEvent
 from governance.services import audit_chain
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from governance.admin.history import ReadOnlyAdmin
+from governance.admin.base import ReadOnlyAdmin
 from governance.models import ChangeEvent
 
 

@@ -9,10 +9,8 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 
-from governance.admin.history import ChangeHistoryMixin
-from governance.admin.inventory import WithoutRelatedEditLinks
+from governance.admin.base import ChangeHistoryMixin, TodayRuleFilter, WithoutRelatedEditLinks
 from governance.exceptions import Conflict
 from governance.models import AISystem, Control, ControlImplementation
 from governance.services import controls
@@ -160,17 +158,10 @@ class ControlAdmin(ChangeHistoryMixin, WithoutRelatedEditLinks, admin.ModelAdmin
         controls.delete_control(actor=request.user, control=obj)
 
 
-class OverdueFilter(admin.SimpleListFilter):
+class OverdueFilter(TodayRuleFilter):
     title = "test overdue"
     parameter_name = "overdue"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Overdue"), ("no", "Not overdue")]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.test_overdue(timezone.localdate(), self.value() == "yes")
-        return queryset
+    rule, yes, no = "test_overdue", "Overdue", "Not overdue"
 
 
 @admin.register(ControlImplementation)

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from governance.admin.history import ChangeHistoryMixin
+from governance.admin.base import ChangeHistoryMixin, TodayRuleFilter
 from governance.choices import EvidenceKind
 from governance.exceptions import TooLarge, UnacceptableContent
 from governance.models import ControlImplementation, Evidence, Requirement, Team
@@ -94,17 +94,10 @@ class EvidenceChangeForm(forms.ModelForm):
         return data
 
 
-class ExpiredFilter(admin.SimpleListFilter):
+class ExpiredFilter(TodayRuleFilter):
     title = "expired"
     parameter_name = "expired"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Expired"), ("no", "Still valid")]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.expired(timezone.localdate(), self.value() == "yes")
-        return queryset
+    rule, yes, no = "expired", "Expired", "Still valid"
 
 
 @admin.register(Evidence)

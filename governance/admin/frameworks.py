@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
+from governance.admin.base import ChangeHistoryMixin, ReadOnlyAdmin
 from governance.admin.packs import BuildPackPermission, build_pack_for_frameworks
 from governance.models import Framework, Requirement, RequirementMapping
 from governance.services import mappings

@@ -2,11 +2,10 @@ from functools import partial
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.db import models
 
 from governance import choices
-from governance.admin.history import ChangeHistoryMixin
+from governance.admin.base import ChangeHistoryMixin, WithoutRelatedEditLinks
 from governance.admin.packs import BuildPackPermission, build_pack_for_systems
 from governance.models import AIModel, AISystem, SystemModel, Team
 from governance.services import inventory
@@ -35,17 +34,6 @@ class AISystemForm(forms.ModelForm):
             "jurisdictions": "Comma-separated ISO 3166-1 alpha-2 codes, e.g. EU,DE,FR.",
             "tags": "Comma-separated, lowercase, e.g. genai,chatbot.",
         }
-
-
-class WithoutRelatedEditLinks:
-    """Keep the form about the system: no links that edit or delete a team or model from here."""
-
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if isinstance(getattr(formfield, "widget", None), RelatedFieldWidgetWrapper):
-            formfield.widget.can_change_related = False
-            formfield.widget.can_delete_related = False
-        return formfield
 
 
 class SystemModelInline(WithoutRelatedEditLinks, admin.TabularInline):

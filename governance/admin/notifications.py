@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.text import Truncator
 
 from governance import choices
-from governance.admin.history import ChangeHistoryMixin
+from governance.admin.base import ChangeHistoryMixin, ServiceForm
 from governance.exceptions import Conflict, NotAllowed
 from governance.models import Notification, NotificationPreference, WebhookEndpoint
 from governance.services import notifications as services
@@ -30,33 +30,6 @@ PERSONAL_CHANNELS = [
     for value, label in choices.NotificationChannel.choices
     if value != choices.NotificationChannel.WEBHOOK
 ]
-
-
-class ServiceForm(forms.ModelForm):
-    """A form whose validation ends by running its service call (``decide``), so the service's
-    refusals show on the form; ``result`` holds what the service returned."""
-
-    actor = None
-    result = None
-
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        try:
-            self.result = self.decide(data)
-        except ValidationError as exc:
-            if not hasattr(exc, "error_dict"):
-                self.add_error(None, exc.messages)
-            else:
-                for field, errors in exc.message_dict.items():
-                    self.add_error(field if field in self.fields else None, errors)
-        except (Conflict, NotAllowed) as exc:
-            self.add_error(None, str(exc))
-        return data
-
-    def decide(self, data):
-        raise NotImplementedError
 
 
 def _form_for(form_class, request):

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from governance.admin.history import ReadOnlyAdmin
+from governance.admin.base import ReadOnlyAdmin
 from governance.models import AISystem, EvidencePack, Framework
 from governance.services import pack_builds
 

@@ -18,8 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from governance import choices
-from governance.admin.history import ChangeHistoryMixin
-from governance.exceptions import Conflict, NotAllowed
+from governance.admin.base import ChangeHistoryMixin, ServiceForm
 from governance.models import Review, ReviewPolicy
 from governance.services import reviews as services
 
@@ -138,7 +137,7 @@ def answer_field(key: str) -> str:
     return f"{ANSWER_PREFIX}{key}"
 
 
-class ReviewDecisionForm(forms.ModelForm):
+class ReviewDecisionForm(ServiceForm):
     """One text field per checklist question (added per review), the outcome, and a reason to waive.
 
     Validating the form runs the decision the officer chose (``decision``) through the review
@@ -158,8 +157,8 @@ class ReviewDecisionForm(forms.ModelForm):
         help_text='Only with "Waive": why this review is not carried out. The next one is scheduled.',
     )
 
-    actor = None
     decision: str | None = None
+    error_fields = {"reason": "waive_reason"}
 
     class Meta:
         model = Review
@@ -180,19 +179,7 @@ class ReviewDecisionForm(forms.ModelForm):
             if name.startswith(ANSWER_PREFIX)
         }
 
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        try:
-            self._decide(data)
-        except ValidationError as exc:
-            self._show(exc)
-        except (Conflict, NotAllowed) as exc:
-            self.add_error(None, str(exc))
-        return data
-
-    def _decide(self, data):
+    def decide(self, data):
         review = self.instance
         if self.decision == "complete":
             blank = [name for name, answer in data.items() if name.startswith(ANSWER_PREFIX) and not answer]
@@ -213,15 +200,6 @@ class ReviewDecisionForm(forms.ModelForm):
             services.start_review(actor=self.actor, review=review)
         else:
             raise ValidationError('Choose "Complete review", "Start review" or "Waive".')
-
-    def _show(self, exc: ValidationError) -> None:
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc.messages)
-            return
-        renamed = {"reason": "waive_reason"}
-        for field, messages in exc.message_dict.items():
-            field = renamed.get(field, field)
-            self.add_error(field if field in self.fields else None, messages)
 
 
 def review_form_for(review: Review | None) -> type[ReviewDecisionForm]:

@@ -6,11 +6,9 @@ engineers those of their teams' systems. The scores are computed by the database
 
 from django import forms
 from django.contrib import admin
-from django.utils import timezone
 
+from governance.admin.base import ChangeHistoryMixin, TodayRuleFilter, WithoutRelatedEditLinks
 from governance.admin.controls import restrict_system_choices
-from governance.admin.history import ChangeHistoryMixin
-from governance.admin.inventory import WithoutRelatedEditLinks
 from governance.models import Risk
 from governance.services import risks
 from governance.services.access import may_manage_team_objects
@@ -34,17 +32,10 @@ class RiskForm(forms.ModelForm):
         return cleaned
 
 
-class ReviewDueFilter(admin.SimpleListFilter):
+class ReviewDueFilter(TodayRuleFilter):
     title = "review due"
     parameter_name = "review_due"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Due or overdue"), ("no", "Not yet due")]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.review_due(timezone.localdate(), self.value() == "yes")
-        return queryset
+    rule, yes, no = "review_due", "Due or overdue", "Not yet due"
 
 
 @admin.register(Risk)

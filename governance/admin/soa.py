@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
+from governance.admin.base import ChangeHistoryMixin, ReadOnlyAdmin, add_service_errors
 from governance.choices import ImplementationStatus, RequirementKind
 from governance.exceptions import NotAllowed
 from governance.models import AISystem, Applicability, Framework, Requirement, SoAVersion
@@ -340,7 +340,7 @@ class SoAVersionAdmin(ChangeHistoryMixin, ReadOnlyAdmin):
             messages.error(request, str(exc))
             return None
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
             messages.error(request, f"{requirement.ref_id} was not changed: see the message on its row.")
             return form
         messages.success(request, f"Saved the decision for {requirement.ref_id}.")
@@ -358,7 +358,7 @@ class SoAVersionAdmin(ChangeHistoryMixin, ReadOnlyAdmin):
             messages.error(request, str(exc))
             return ApproveForm()
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
             return form
         messages.success(request, f"Approved {version} (SHA-256 {version.content_sha256[:12]}…).")
         return ApproveForm()
@@ -388,11 +388,3 @@ def _describe(field: str, value) -> str:
     if field == "status":
         return str(STATUS_LABELS.get(value, value))
     return str(value)
-
-
-def _add_errors(form: forms.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from governance.admin.history import ChangeHistoryMixin
+from governance.admin.base import ChangeHistoryMixin
 from governance.models import Team, TeamMembership, User
 
 

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from governance.admin.history import ChangeHistoryMixin
+from governance.admin.base import ChangeHistoryMixin
 from governance.models import ApiToken, User
 from governance.services import tokens
 from governance.services.access import is_officer

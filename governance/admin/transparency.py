@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 
 from governance import choices
 from governance.admin import transparency_pages as pages
-from governance.admin.history import ChangeHistoryMixin
+from governance.admin.base import ChangeHistoryMixin, ReadOnlyAdmin
 from governance.admin.transparency_pages import SCORE_RANGES, history_url, score_range, score_text
 from governance.exceptions import Conflict, NotAllowed
 from governance.models import AIModel, AISystem, Indicator, IndicatorSet, TransparencyAssessment
@@ -38,17 +38,6 @@ def field_name(field: str, key: str) -> str:
 
 
 # --- Indicator sets (catalog data) -----------------------------------------------------------------
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class IndicatorInline(admin.TabularInline):

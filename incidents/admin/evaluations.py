@@ -20,8 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from governance.admin.history import ChangeHistoryMixin
-from governance.admin.notifications import ServiceForm
+from governance.admin.base import ChangeHistoryMixin, ServiceForm
 from governance.exceptions import Conflict, NotAllowed
 from governance.models import AISystem
 from governance.services.access import is_officer

@@ -8,7 +8,7 @@ from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from governance.admin.history import ChangeHistoryMixin
+from governance.admin.base import ChangeHistoryMixin, add_service_errors
 from governance.exceptions import Conflict
 from incidents import choices
 from incidents.clock_rules import BREACHED_STEP_STATES, RESOLVE, RESPOND, active_q
@@ -101,8 +101,7 @@ class IncidentForm(forms.ModelForm):
             if data.get("model") and system is not None:
                 incidents.require_model_of_system(data["model"], system)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
+            add_service_errors(self, exc)
         return data
 
 

@@ -4,7 +4,7 @@ imported from the AIID export (``manage.py import_aiid``)."""
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from governance.admin.history import ChangeHistoryMixin, ReadOnlyAdmin
+from governance.admin.base import ChangeHistoryMixin, ReadOnlyAdmin
 from incidents.models import ReferenceIncident
 
 
