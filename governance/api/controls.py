@@ -15,8 +15,8 @@ from rest_framework import serializers
 
 from governance import choices
 from governance.api import base
+from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.fields import AnnotatedSlugRelatedField, user_field
-from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.models import AISystem, Control, ControlImplementation, Requirement
 from governance.services import controls as services
 

@@ -25,7 +25,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 
 from governance.api import base
-from governance.api.views import ServiceModelViewSet, crud_summaries
+from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.choices import EvidenceKind
 from governance.exceptions import NotAllowed, TooLarge, UnacceptableContent
 from governance.models import ControlImplementation, Evidence, Requirement, Team, User

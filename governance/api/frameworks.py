@@ -16,8 +16,8 @@ from rest_framework import serializers, viewsets
 
 from governance import choices
 from governance.api import base
+from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.pagination import StableCursorPagination
-from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.models import Control, Framework, Requirement, RequirementMapping
 from governance.services import mappings as services
 

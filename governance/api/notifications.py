@@ -18,11 +18,11 @@ from rest_framework.response import Response
 
 from governance import choices
 from governance.api import base
+from governance.api.base import crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.api.permissions import RoleAndScopePermission
 from governance.api.reviews import StrictBooleanFilter
-from governance.api.views import crud_summaries
 from governance.models import Notification, NotificationPreference, WebhookEndpoint
 from governance.services import idempotency, webhooks
 from governance.services import notifications as services

@@ -6,21 +6,22 @@ from governance.api import (
     coverage,
     evidence,
     frameworks,
+    inventory,
     notifications,
     packs,
     reviews,
     risks,
     soa,
+    teams,
     transparency,
     transparency_scores,
-    views,
 )
 
 # The API's index is config.urls' ``api-root``, built from every router and URL module.
 router = SimpleRouter()
-router.register("ai-systems", views.AISystemViewSet, basename="ai-system")
-router.register("ai-models", views.AIModelViewSet, basename="ai-model")
-router.register("teams", views.TeamViewSet, basename="team")
+router.register("ai-systems", inventory.AISystemViewSet, basename="ai-system")
+router.register("ai-models", inventory.AIModelViewSet, basename="ai-model")
+router.register("teams", teams.TeamViewSet, basename="team")
 router.register("frameworks", frameworks.FrameworkViewSet, basename="framework")
 router.register("requirements", frameworks.RequirementViewSet, basename="requirement")
 router.register("requirement-mappings", frameworks.RequirementMappingViewSet, basename="requirement-mapping")

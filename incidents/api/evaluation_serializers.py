@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
 from governance.api import base
-from governance.api.representation import iso_datetime as _iso
+from governance.api.base import iso_datetime as _iso
 from governance.models import AIModel
 from incidents import choices
 from incidents.api.serializers import SystemReferenceField, _named_choices, annotated_name

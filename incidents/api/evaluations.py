@@ -37,9 +37,9 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import StableCursorPagination
-from governance.api.views import ServiceModelViewSet, crud_summaries
 from governance.exceptions import TooLarge as ServiceTooLarge
 from governance.models import AISystem
 from incidents import choices

@@ -14,8 +14,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
 from governance.api import base
-from governance.api.representation import BuiltFieldsCache
-from governance.api.representation import iso_datetime as _iso
+from governance.api.base import BuiltFieldsCache
+from governance.api.base import iso_datetime as _iso
 from governance.models import AIModel, AISystem, User
 from governance.models.inventory import PEOPLE
 from governance.querysets import system_visible_to

@@ -13,9 +13,9 @@ from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import StableCursorPagination
-from governance.api.views import ServiceModelViewSet, crud_summaries
 from incidents import choices
 from incidents.api.filters import IncidentFilter
 from incidents.api.serializers import (

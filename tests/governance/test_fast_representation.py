@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from rest_framework import serializers
 
-from governance.api.representation import FastRepresentation
-from governance.api.serializers import AISystemSerializer
+from governance.api.base import FastRepresentation
+from governance.api.inventory import AISystemSerializer
 from governance.models import AISystem
 from tests.factories import AIModelFactory, AISystemFactory, SystemModelFactory, UserFactory
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.test import APIClient
 
-from governance.api import views
+from governance.api import inventory
 from governance.choices import TokenScope
 from governance.models import AISystem, ChangeEvent, Evidence, IdempotencyRecord
 from governance.services import idempotency, tokens
@@ -247,7 +247,7 @@ def test_it_stores_nothing_when_the_view_raises_and_a_retry_runs_again(api_as, o
         raise RuntimeError("database on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(views.AISystemViewSet, "create_service", staticmethod(crash))
+        patch.setattr(inventory.AISystemViewSet, "create_service", staticmethod(crash))
         with pytest.raises(RuntimeError):
             post(client)
     assert not IdempotencyRecord.objects.exists()
@@ -260,14 +260,14 @@ def test_it_stores_nothing_when_the_view_raises_and_a_retry_runs_again(api_as, o
 
 def test_it_rolls_back_the_write_behind_a_5xx_and_frees_the_key(api_as, officer, team_a, monkeypatch):
     client = api_as(officer)
-    create = views.AISystemViewSet.create_service
+    create = inventory.AISystemViewSet.create_service
 
     def create_then_fail(**kwargs):
         create(**kwargs)
         raise ServiceUnavailable()
 
     with monkeypatch.context() as patch:
-        patch.setattr(views.AISystemViewSet, "create_service", staticmethod(create_then_fail))
+        patch.setattr(inventory.AISystemViewSet, "create_service", staticmethod(create_then_fail))
         failed = post(client)
 
     assert failed.status_code == 503
@@ -278,14 +278,14 @@ def test_it_rolls_back_the_write_behind_a_5xx_and_frees_the_key(api_as, officer,
 
 def test_it_rolls_back_the_write_behind_a_4xx_and_replays_the_4xx(api_as, officer, team_a, monkeypatch):
     client = api_as(officer)
-    create = views.AISystemViewSet.create_service
+    create = inventory.AISystemViewSet.create_service
 
     def create_then_refuse(**kwargs):
         create(**kwargs)
         raise ValidationError({"slug": ["Refused after the write."]})
 
     with monkeypatch.context() as patch:
-        patch.setattr(views.AISystemViewSet, "create_service", staticmethod(create_then_refuse))
+        patch.setattr(inventory.AISystemViewSet, "create_service", staticmethod(create_then_refuse))
         refused = post(client)
 
     assert refused.status_code == 400
@@ -341,7 +341,7 @@ def _check_concurrent_answers(answers: list[tuple[int, dict, bytes]], retried: t
 @pytest.mark.django_db(transaction=True)
 def test_it_creates_one_object_from_50_concurrent_posts_with_one_key(officer, team_a, monkeypatch):
     secret = tokens.issue_token(actor=None, user=officer, name="ci", scope=TokenScope.WRITE).secret
-    create = views.AISystemViewSet.create_service
+    create = inventory.AISystemViewSet.create_service
     answered = threading.Condition()
     counts = {"answered": 0}
 
@@ -352,7 +352,7 @@ def test_it_creates_one_object_from_50_concurrent_posts_with_one_key(officer, te
         return create(**kwargs)
 
     monkeypatch.setattr(
-        views.AISystemViewSet, "create_service", staticmethod(create_once_the_others_answered)
+        inventory.AISystemViewSet, "create_service", staticmethod(create_once_the_others_answered)
     )
     start = threading.Barrier(CONCURRENT)
 

@@ -37,7 +37,7 @@ def test_it_serves_swagger_ui_without_a_cdn(client):
 
 
 def test_it_keeps_the_fast_system_representation_in_step_with_the_serializer(system_a):
-    from governance.api.serializers import AISystemSerializer
+    from governance.api.inventory import AISystemSerializer
 
     serializer = AISystemSerializer()
     readable = {name for name, field in serializer.fields.items() if not field.write_only}
