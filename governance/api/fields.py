@@ -1,5 +1,6 @@
 """Fields shared by the API modules: references written as a slug, code or username and read
-from an annotation of the list query, and many-to-many relations as lists of codes."""
+from an annotation of the list query, related names shown read-only the same way, many-to-many
+relations as lists of codes, and choice fields documented as one named enum."""
 
 from __future__ import annotations
 
@@ -80,3 +81,36 @@ class RelatedCodesField(serializers.Field):
         if unknown:
             self.fail("unknown", codes=", ".join(unknown))
         return [ids[code] for code in codes]
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class AnnotatedNameField(serializers.ReadOnlyField):
+    """A related object's name read from an annotation of the list query, else from the relation."""
+
+    def __init__(self, *, annotation: str, path: str, **kwargs):
+        self.annotation = annotation
+        self.path = path
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        return annotated_name(instance, self.annotation, self.path)
+
+
+def annotated_name(instance, annotation: str, path: str):
+    """``instance.<annotation>`` when the list query annotated it, else the dotted ``path``."""
+    if hasattr(instance, annotation):
+        return getattr(instance, annotation)
+    value = instance
+    for name in path.split("."):
+        value = getattr(value, name, None)
+        if value is None:
+            return None
+    return value
+
+
+def named_choice_field(name: str, choice_list: list[tuple[str, str]]) -> type[serializers.ChoiceField]:
+    """A ``ChoiceField`` class documented as the enum component ``name``: the same choices appear
+    under several field names (``status`` and ``to``), which would otherwise make several enums."""
+    values = [value for value, _ in choice_list]
+    field_class = type(f"{name}Field", (serializers.ChoiceField,), {})
+    return extend_schema_field({"type": "string", "enum": values}, component_name=name)(field_class)

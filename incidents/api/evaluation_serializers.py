@@ -14,9 +14,10 @@ from rest_framework import exceptions, serializers
 
 from governance.api import base
 from governance.api.base import iso_datetime as _iso
+from governance.api.fields import annotated_name, named_choice_field
 from governance.models import AIModel
 from incidents import choices
-from incidents.api.serializers import SystemReferenceField, _named_choices, annotated_name
+from incidents.api.fields import MAX_ID, SystemReferenceField
 from incidents.models import EvaluationRun, EvaluationSample, HallucinationFinding, HallucinationLimit
 from incidents.services import evaluations as evaluation_services
 
@@ -33,9 +34,8 @@ COUNT_FIELDS = (
     "claims",
     "hallucinated_claims",
 )
-_MAX_ID = 2**63 - 1
 
-FindingStatusField = _named_choices("HallucinationFindingStatus", choices.FindingStatus.choices)
+FindingStatusField = named_choice_field("HallucinationFindingStatus", choices.FindingStatus.choices)
 
 
 class CachedSystemReferenceField(SystemReferenceField):
@@ -71,7 +71,7 @@ class RunReferenceField(serializers.Field):
     def to_internal_value(self, data) -> EvaluationRun:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        if not 0 < data <= _MAX_ID:
+        if not 0 < data <= MAX_ID:
             self.fail("unknown")
         cache = self.context.setdefault("_runs", {})
         if data not in cache:
@@ -372,7 +372,7 @@ class FindingStatusSerializer(base.Serializer):
     status = FindingStatusField(choices=choices.FindingStatus.choices)
     duplicate_of = serializers.IntegerField(
         min_value=1,
-        max_value=_MAX_ID,
+        max_value=MAX_ID,
         required=False,
         allow_null=True,
         default=None,

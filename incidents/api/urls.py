@@ -2,11 +2,12 @@
 
 from rest_framework.routers import SimpleRouter
 
-from incidents.api import evaluations, references, views
+from incidents.api import evaluations, references
+from incidents.api.incidents import views as incidents
 
 # The API's index (``/api/v1/``) lists these routes with every other (governance.api.root).
 router = SimpleRouter()
-router.register("incidents", views.IncidentViewSet, basename="incident")
+router.register("incidents", incidents.IncidentViewSet, basename="incident")
 router.register("evaluation-runs", evaluations.EvaluationRunViewSet, basename="evaluation-run")
 router.register(
     "hallucination-findings", evaluations.HallucinationFindingViewSet, basename="hallucination-finding"

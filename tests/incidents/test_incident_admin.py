@@ -129,7 +129,7 @@ def test_it_stops_counting_an_incident_overdue_once_the_initial_report_is_sent(a
 def test_it_renders_incidents_by_hand_exactly_as_drf_would(team_a):
     from rest_framework import serializers
 
-    from incidents.api.serializers import IncidentSerializer
+    from incidents.api.incidents.serializers import IncidentSerializer
 
     incident = IncidentFactory(
         system=AISystemFactory(owning_team=team_a),

@@ -17,8 +17,8 @@ from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import StableCursorPagination
 from incidents import choices
-from incidents.api.filters import IncidentFilter
-from incidents.api.serializers import (
+from incidents.api.incidents.filters import IncidentFilter
+from incidents.api.incidents.serializers import (
     REFERENCE_PATTERN,
     AuthorityReportSerializer,
     CommentSerializer,

@@ -11,16 +11,23 @@ from __future__ import annotations
 import re
 
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 
 from governance.api import base
 from governance.api.base import BuiltFieldsCache
 from governance.api.base import iso_datetime as _iso
-from governance.models import AIModel, AISystem, User
+from governance.api.fields import AnnotatedNameField, annotated_name
+from governance.models import AIModel, User
 from governance.models.inventory import PEOPLE
-from governance.querysets import system_visible_to
-from governance.services import inventory
 from incidents import choices
+from incidents.api.fields import (
+    IncidentStatusField,
+    ReportStateField,
+    SeriousGroundField,
+    SlaStepStateField,
+    SystemReferenceField,
+    system_slug,
+)
 from incidents.clock_rules import BREACHED_STEP_STATES
 from incidents.models import CorrectiveAction, Incident
 from incidents.services import lifecycle
@@ -28,96 +35,6 @@ from incidents.services import lifecycle
 Status = choices.IncidentStatus
 
 REFERENCE_PATTERN = re.compile(r"INC-[0-9]{4}-[0-9]{1,10}")
-_SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,80}")
-_MAX_ID = 2**63 - 1
-
-# --- Fields -------------------------------------------------------------------------------------
-
-
-@extend_schema_field(
-    {
-        "oneOf": [{"type": "integer"}, {"type": "string"}],
-        "description": "The AI system's id or slug; read as its slug.",
-    }
-)
-class SystemReferenceField(serializers.Field):
-    """An AI system written as its id (a number) or slug (text), read as its slug.
-
-    A system that does not exist is a field message; one that exists but belongs to another team
-    answers 404, as reading it would.
-    """
-
-    default_error_messages = {
-        "invalid": "Give the AI system's id (a number) or its slug (text).",
-        "unknown": "No AI system with this id or slug.",
-    }
-
-    def get_attribute(self, instance):
-        return _system_slug(instance)
-
-    def to_representation(self, value):
-        return value
-
-    def to_internal_value(self, data) -> AISystem:
-        if isinstance(data, bool):
-            self.fail("invalid")
-        if isinstance(data, int):
-            if not 0 < data <= _MAX_ID:
-                self.fail("unknown")
-            system = inventory.system_brief(pk=data)
-        elif isinstance(data, str) and _SLUG_PATTERN.fullmatch(data):
-            system = inventory.system_brief(slug=data)
-        else:
-            self.fail("invalid")
-        if system is None:
-            self.fail("unknown")
-        request = self.context.get("request")
-        if request is not None and not system_visible_to(system, request.user):
-            raise exceptions.NotFound("No AI system with this id or slug.")
-        return system
-
-
-@extend_schema_field({"type": "string", "nullable": True})
-class AnnotatedNameField(serializers.ReadOnlyField):
-    """A related object's name read from an annotation of the list query, else from the relation."""
-
-    def __init__(self, *, annotation: str, path: str, **kwargs):
-        self.annotation = annotation
-        self.path = path
-        super().__init__(**kwargs)
-
-    def get_attribute(self, instance):
-        return annotated_name(instance, self.annotation, self.path)
-
-
-def annotated_name(instance, annotation: str, path: str):
-    """``instance.<annotation>`` when the list query annotated it, else the dotted ``path``."""
-    if hasattr(instance, annotation):
-        return getattr(instance, annotation)
-    value = instance
-    for name in path.split("."):
-        value = getattr(value, name, None)
-        if value is None:
-            return None
-    return value
-
-
-def _system_slug(instance) -> str:
-    return instance.system_slug if hasattr(instance, "system_slug") else instance.system.slug
-
-
-def _named_choices(name: str, choice_list: list[tuple[str, str]]):
-    """A ``ChoiceField`` class documented as the enum component ``name``: the same choices appear
-    under several field names (``status`` and ``to``), which would otherwise make several enums."""
-    values = [value for value, _ in choice_list]
-    field_class = type(f"{name}Field", (serializers.ChoiceField,), {})
-    return extend_schema_field({"type": "string", "enum": values}, component_name=name)(field_class)
-
-
-IncidentStatusField = _named_choices("IncidentStatus", Status.choices)
-SeriousGroundField = _named_choices("SeriousIncidentGround", choices.SeriousIncidentGround.choices())
-SlaStepStateField = _named_choices("SlaStepState", choices.SlaStepState.choices)
-ReportStateField = _named_choices("ReportState", choices.ReportState.choices)
 
 
 class SlaSerializer(base.Serializer):
@@ -254,7 +171,7 @@ class IncidentSerializer(BuiltFieldsCache, base.ModelSerializer):
         alone costs a write more than rendering its answer. A test keeps the two equal."""
         return {
             "reference": incident.reference,
-            "system": _system_slug(incident),
+            "system": system_slug(incident),
             "team": annotated_name(incident, "team_slug", "team.slug"),
             "model": incident.model_id,
             "title": incident.title,
