@@ -100,12 +100,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen:
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, log_path: Path, app: str = "config.wsgi"
+) -> subprocess.Popen:
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
-                "config.wsgi",
+                app,
                 "-w",
                 str(workers),
                 "-b",
