@@ -159,8 +159,9 @@ Verity is running ({database}).
   API:       {base}/api/v1/   docs: {base}/api/docs/
   Logins (password 'verity-demo'): olivia (officer), aditya (auditor),
              erin / pavel / hana / marta (engineers)
-  API token for olivia (write, 7 days):
-             curl -H 'Authorization: Bearer {token}' {base}/api/v1/ai-systems/
+  API token for olivia (write, 7 days), set as the API guide's examples read it:
+             export VERITY_URL={base} VERITY_TOKEN={token}
+             curl -H "Authorization: Bearer $VERITY_TOKEN" "$VERITY_URL/api/v1/ai-systems/"
 Press Ctrl-C to stop.
 """,
             flush=True,
