@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import keyword
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -107,33 +108,34 @@ def refuse_body_fields(request) -> None:
 
 
 # --- Fast representation -------------------------------------------------------------------------
-# One fast way to render a model serializer, compiled from its declared fields.
-#
 # DRF renders a row field by field: ``get_attribute`` with its error handling, a ``None`` check
 # and ``to_representation``, into an ordered dict. For a page of 50 rows of 40 fields that costs
-# more than the query behind the page. :class:`FastRepresentation` turns each readable field, once
-# per serializer class, into the cheapest getter that gives the value DRF would give:
+# more than the query behind the page. ``FastRepresentation`` reads each readable field, once per
+# serializer class, as the cheapest step that gives the value DRF would give:
 #
 # * a plain attribute for text, numbers, booleans, JSON and lists, when the field's source is an
 #   attribute of the row and the field class renders it unchanged;
 # * the ISO form for dates and datetimes in DRF's default format;
 # * the id column for a primary-key relation;
-# * the method for a ``SerializerMethodField``, and a serializer's ``represent_<field>(row)``
-#   where it has one (for a nested field whose rows were loaded for the whole page);
+# * the method for a ``SerializerMethodField``, a serializer's ``represent_<field>(row)`` where it
+#   has one (for a nested field whose rows were loaded for the whole page), and a custom field's
+#   ``row_getter()``: a function of the row giving what the field renders (or ``None``: DRF's);
 # * DRF's own per-field path for anything else.
 #
-# So the field list stays where it is declared (``Meta.fields`` and the declared fields) and no
-# representation is written out by hand. ``tests/governance/test_fast_representation.py`` checks
-# every serializer that uses it against DRF's own rendering.
+# and writes those steps out as one function that builds the dict in a single expression, as a
+# hand-written ``to_representation`` would (the same technique as ``dataclasses``). So the field
+# list stays where it is declared (``Meta.fields`` and the declared fields), and nothing restates
+# it. ``tests/governance/test_fast_representation.py`` checks every serializer that uses it
+# against DRF's own rendering.
 
-Getter = Callable[[serializers.BaseSerializer, Any], Any]
+Render = Callable[[serializers.BaseSerializer, Any], dict]
 
 _SKIP = object()  # a field whose get_attribute raised SkipField: left out, as DRF does
 
 
 def iso_datetime(value):
     """A datetime as DRF writes it (in the current time zone, UTC as ``Z``), or ``None``."""
-    if value is None:
+    if not value:
         return None
     text = timezone.localtime(value).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
@@ -157,48 +159,95 @@ class BuiltFieldsCache:
 
 
 class FastRepresentation(BuiltFieldsCache):
-    """Mixin for a ``ModelSerializer``: renders rows through a plan compiled once per class from
-    its declared fields (see the module docstring). Fields must not depend on the request."""
+    """Mixin for a ``ModelSerializer``: renders rows through a function compiled once per class
+    from its declared fields (see "Fast representation" above). Fields must not depend on the
+    request. A field is read the way DRF would unless the serializer has a
+    ``represent_<field>(self, row)`` for it, or the field a ``row_getter()``."""
 
     def to_representation(self, instance):
-        cls = type(self)
-        plan = cls.__dict__.get("_representation_plan")
-        if plan is None:
-            plan = cls._representation_plan = compile_plan(self)
-        out = {}
-        for name, get in plan:
-            value = get(self, instance)
-            if value is not _SKIP:
-                out[name] = value
-        return out
+        render = type(self).__dict__.get("_render")
+        if render is None:
+            render = compile_representation(self)
+            type(self)._render = render
+        return render(self, instance)
 
 
-def compile_plan(serializer: serializers.Serializer) -> tuple[tuple[str, Getter], ...]:
-    """The (field name, getter) pairs that render ``serializer``'s readable fields in order."""
+# How one field is read: ("attribute", name, convert or None), ("method", name) for
+# ``serializer.<name>(row)``, ("row", get(row)) or ("serializer", get(serializer, row)).
+Step = tuple
+
+
+def compile_representation(serializer: serializers.Serializer) -> Render:
+    """One function ``(serializer, row) -> dict`` rendering ``serializer``'s readable fields in
+    order, from the steps ``_step`` chooses for them."""
     model = getattr(getattr(serializer, "Meta", None), "model", None)
-    plan = []
-    for field in serializer._readable_fields:
+    scope: dict[str, Any] = {"_SKIP": _SKIP}
+    items = []
+    may_skip = False
+    for position, field in enumerate(serializer._readable_fields):
         name = field.field_name
-        override = getattr(type(serializer), f"represent_{name}", None)  # (serializer, row) -> value
-        plan.append((name, override or _getter(field, model)))
-    return tuple(plan)
+        if hasattr(type(serializer), f"represent_{name}"):
+            step = ("method", f"represent_{name}")
+        else:
+            step = _step(field, model)
+        may_skip = may_skip or step[0] == "serializer"
+        items.append(f"        {name!r}: {_expression(step, position, scope)},")
+    lines = ["def render(self, row):", "    out = {", *items, "    }"]
+    if may_skip:
+        lines.append("    for name in [name for name, value in out.items() if value is _SKIP]:")
+        lines.append("        del out[name]")
+    lines.append("    return out")
+    source = "\n".join(lines)
+    exec(compile(source, f"<representation of {type(serializer).__qualname__}>", "exec"), scope)
+    return scope["render"]
 
 
-def _getter(field: drf_fields.Field, model) -> Getter:
+def _expression(step: Step, position: int, scope: dict) -> str:
+    """The Python expression that reads one field of ``row``; what it calls goes into ``scope``."""
+    kind = step[0]
+    if kind == "attribute":
+        _, attribute, convert = step
+        read = f"row.{attribute}" if _plain_name(attribute) else f"getattr(row, {attribute!r})"
+        if convert is None:
+            return read
+        scope[f"_convert{position}"] = convert
+        if convert in (_date, iso_datetime):  # they take None themselves
+            return f"_convert{position}({read})"
+        if convert in (str, bool, int, float):  # a value of that type already is its own answer
+            return (
+                f"(value if type(value := {read}) is _convert{position} or value is None "
+                f"else _convert{position}(value))"
+            )
+        return f"(None if (value := {read}) is None else _convert{position}(value))"
+    if kind == "method" and _plain_name(step[1]):
+        return f"self.{step[1]}(row)"
+    if kind == "method":
+        return f"getattr(self, {step[1]!r})(row)"
+    scope[f"_get{position}"] = step[1]
+    return f"_get{position}(row)" if kind == "row" else f"_get{position}(self, row)"
+
+
+def _plain_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _step(field: drf_fields.Field, model) -> Step:
     if isinstance(field, serializers.SerializerMethodField):
-        method = field.method_name
-        return lambda serializer, instance: getattr(serializer, method)(instance)
+        return ("method", field.method_name)
+    get_row = field.row_getter() if hasattr(field, "row_getter") else None
+    if get_row is not None:
+        return ("row", get_row)
     attribute = _own_attribute(field)
     if attribute is not None:
         if isinstance(field, relations.PrimaryKeyRelatedField):
             column = _column(model, attribute)
             if column is not None and field.pk_field is None and _stock(field, "to_representation"):
-                return _plain(column, _same)
+                return ("attribute", column, None)
         elif not isinstance(field, relations.RelatedField):
             convert = _conversion(field)
             if convert is not None:
-                return _plain(attribute, convert)
-    return _drf(field.field_name)
+                return ("attribute", attribute, None if convert is _same else convert)
+    return ("serializer", _drf(field.field_name))
 
 
 def _own_attribute(field: drf_fields.Field) -> str | None:
@@ -232,7 +281,7 @@ def _conversion(field: drf_fields.Field) -> Callable | None:
         return None
     if isinstance(field, drf_fields.DateTimeField | drf_fields.DateField):
         iso = getattr(field, "format", _default_format(field)) == drf_fields.ISO_8601
-        return (_datetime if isinstance(field, drf_fields.DateTimeField) else _date) if iso else None
+        return (iso_datetime if isinstance(field, drf_fields.DateTimeField) else _date) if iso else None
     if isinstance(field, drf_fields.JSONField):
         return None if field.binary else _same
     if isinstance(field, drf_fields.ListField):
@@ -254,10 +303,6 @@ def _date(value):
     return value.isoformat() if value else None
 
 
-def _datetime(value):
-    return iso_datetime(value) if value else None
-
-
 def _same(value):
     return value
 
@@ -274,18 +319,7 @@ _CONVERSIONS: tuple[tuple[type, Callable], ...] = (
 )
 
 
-def _plain(attribute: str, convert: Callable) -> Getter:
-    if convert is _same:
-        return lambda serializer, instance: getattr(instance, attribute)
-
-    def get(serializer, instance):
-        value = getattr(instance, attribute)
-        return None if value is None else convert(value)
-
-    return get
-
-
-def _drf(name: str) -> Getter:
+def _drf(name: str) -> Callable:
     """DRF's own rendering of one field (``Serializer.to_representation``'s loop body)."""
 
     def get(serializer, instance):

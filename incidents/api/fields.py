@@ -43,6 +43,9 @@ class SystemReferenceField(serializers.Field):
     def to_representation(self, value):
         return value
 
+    def row_getter(self):
+        return system_slug
+
     def to_internal_value(self, data) -> AISystem:
         if isinstance(data, bool):
             self.fail("invalid")

@@ -124,23 +124,3 @@ def test_it_stops_counting_an_incident_overdue_once_the_initial_report_is_sent(a
     ]
     Incident.objects.filter(pk=incident.pk).update(initial_report_sent_at=timezone.now())
     assert client.get("/api/v1/incidents/?overdue=true").json()["results"] == []
-
-
-def test_it_renders_incidents_by_hand_exactly_as_drf_would(team_a):
-    from rest_framework import serializers
-
-    from incidents.api.incidents.serializers import IncidentSerializer
-
-    incident = IncidentFactory(
-        system=AISystemFactory(owning_team=team_a),
-        is_serious=True,
-        serious_grounds=["death"],
-        report_due_at=timezone.now() + timedelta(days=3),
-        harm_types=["financial_loss"],
-        affected_parties=["customers"],
-    )
-    incident = Incident.objects.with_clocks(timezone.now()).get(pk=incident.pk)
-    serializer = IncidentSerializer()
-    by_hand = serializer.to_representation(incident)
-    by_drf = serializers.ModelSerializer.to_representation(serializer, incident)
-    assert by_hand == dict(by_drf)

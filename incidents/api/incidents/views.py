@@ -5,7 +5,6 @@ similarity endpoints. Views adapt HTTP to ``incidents.services``; reads go throu
 
 from __future__ import annotations
 
-from django.db.models import F
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -93,12 +92,7 @@ class IncidentViewSet(ServiceModelViewSet):
 
     def _readable(self, queryset):
         """What a rendered incident reads: the names it shows and its clock states."""
-        return queryset.with_clocks(timezone.now()).annotate(
-            system_slug=F("system__slug"),
-            team_slug=F("team__slug"),
-            reporter_username=F("reporter__username"),
-            duplicate_of_reference=F("duplicate_of__reference"),
-        )
+        return queryset.with_clocks(timezone.now()).with_names()
 
     def get_object(self):
         if not REFERENCE_PATTERN.fullmatch(self.kwargs.get(self.lookup_field, "")):
