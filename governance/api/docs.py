@@ -1,10 +1,12 @@
-"""The API's documentation pages (Swagger UI and ReDoc), served entirely by Verity.
+"""The API's documentation pages (Swagger UI and ReDoc), served entirely by Verity, and what the
+schema takes its descriptions from.
 
 The scripts come from drf-spectacular-sidecar's static files and the pages link no outside font
 or script. A Content-Security-Policy keeps the browser on this host as well: ReDoc's bundle shows
 its vendor's logo from a CDN, which the policy blocks (ReDoc then hides the image).
 """
 
+from drf_spectacular.plumbing import get_lib_doc_excludes
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 # Both UIs run inline scripts and styles of their own and build images from data: URLs; ReDoc
@@ -38,3 +40,23 @@ class SwaggerView(_SameHostOnly, SpectacularSwaggerView):
 
 class RedocView(_SameHostOnly, SpectacularRedocView):
     """ReDoc at ``/api/redoc/``."""
+
+
+def doc_excludes() -> list[type]:
+    """Classes whose docstrings the schema does not use as descriptions (``GET_LIB_DOC_EXCLUDES``):
+    drf-spectacular's own list, and the shared bases of ``governance.api.base``. Their docstrings
+    say how a serializer or view works; a component or view without a docstring of its own gets
+    no description rather than one of those."""
+    from governance.api import base, idempotency
+
+    return [
+        *get_lib_doc_excludes(),
+        base.RejectUnknownFieldsMixin,
+        base.Serializer,
+        base.ModelSerializer,
+        base.QuerySerializer,
+        base.BuiltFieldsCache,
+        base.FastRepresentation,
+        base.ServiceModelViewSet,
+        idempotency.IdempotentPostMixin,
+    ]

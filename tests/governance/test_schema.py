@@ -35,3 +35,19 @@ def test_it_serves_swagger_ui_without_a_cdn(client):
     assert "swagger-ui" in html
     assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
 
+
+def test_it_describes_no_component_with_a_shared_base_docstring(client, officer):
+    import inspect
+
+    from governance.api import base
+
+    client.force_login(officer)
+    schema = client.get("/api/schema/?format=json").json()
+    bases = [base.Serializer, base.ModelSerializer, base.QuerySerializer, base.FastRepresentation]
+    internal = {inspect.cleandoc(cls.__doc__) for cls in bases}
+    described = {
+        name: component.get("description") for name, component in schema["components"]["schemas"].items()
+    }
+    assert described["Incident"] is None and described["AISystem"] is None
+    assert not {name for name, text in described.items() if text in internal}
+    assert described["FindingBatch"].startswith("The answer to a batch")  # a docstring of its own
