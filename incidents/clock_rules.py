@@ -25,10 +25,13 @@ The rules
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models.expressions import RawSQL
 
 from incidents.choices import IncidentStatus, ReportState, SlaStepState
 
@@ -146,10 +149,62 @@ def report_state(now: datetime) -> Case:
     )
 
 
-def clock_annotations(now: datetime) -> dict[str, Case]:
-    """``respond_state``, ``resolve_state`` and ``report_state`` at ``now``."""
+def clock_states(now: datetime) -> dict[str, Case]:
+    """``respond_state``, ``resolve_state`` and ``report_state`` at ``now``, as expressions."""
     return {
         "respond_state": step_state(RESPOND, now),
         "resolve_state": step_state(RESOLVE, now),
         "report_state": report_state(now),
     }
+
+
+# --- The annotations' fast path -------------------------------------------------------------------
+# Resolving and compiling the Case trees above cost more than the rest of a detail request
+# (about 2 ms of a 3 ms GET), and their SQL never changes: only ``now`` does. So the SQL is
+# compiled once per process, at a fixed moment, and each query binds its own ``now`` in place of
+# that moment (every datetime in the rules is ``now`` plus a fixed offset). The conditions stay
+# written once, above; this only caches what Django would compile from them.
+
+_COMPILED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def clock_annotations(now: datetime) -> dict[str, RawSQL]:
+    """:func:`clock_states` as annotations of a query over ``Incident`` (compiled once)."""
+    return {
+        name: _CompiledState(sql, [_at(now, param) for param in params], output_field=CharField())
+        for name, (sql, params) in _compiled_states().items()
+    }
+
+
+class _CompiledState(RawSQL):
+    """A clock state's compiled SQL. It names the incident table as the query's own alias; when
+    Django relabels that alias (the query becomes a subquery), the SQL follows."""
+
+    def relabeled_clone(self, change_map):
+        from incidents.models import Incident
+
+        table = Incident._meta.db_table
+        if table not in change_map:
+            return self
+        clone = self.copy()
+        # Django writes a relabelled alias (U0, T2) unquoted, so PostgreSQL folds it; so must we.
+        clone.sql = self.sql.replace(f'"{table}".', f"{change_map[table]}.")
+        return clone
+
+
+def _at(now: datetime, param):
+    return now + (param - _COMPILED_AT) if isinstance(param, datetime) else param
+
+
+@functools.cache
+def _compiled_states() -> dict[str, tuple[str, tuple]]:
+    from incidents.models import Incident
+
+    query = Incident.objects.annotate(**clock_states(_COMPILED_AT)).query
+    compiler = query.get_compiler(DEFAULT_DB_ALIAS)
+    return {name: _sql(compiler, query.annotations[name]) for name in clock_states(_COMPILED_AT)}
+
+
+def _sql(compiler, expression) -> tuple[str, tuple]:
+    sql, params = compiler.compile(expression)
+    return sql, tuple(params)

@@ -339,3 +339,30 @@ def test_it_counts_the_art73_deadline_itself_as_on_time(times, report):
     one = Incident.objects.filter(pk=incident.pk)
     assert one.report_overdue(NOW).exists() == (report == "overdue")
     assert one.report_due_soon(NOW).exists() == (report == "due_soon")
+
+
+@pytest.mark.django_db
+def test_it_reads_the_same_states_from_the_compiled_annotations_as_from_the_rules(team_a):
+    from incidents import clock_rules
+
+    system = AISystemFactory(owning_team=team_a)
+    for case in CASES:
+        IncidentFactory(
+            system=system,
+            status=case.status,
+            **case.fields,
+            **{name: NOW + offset for name, offset in case.times.items()},
+        )
+    names = list(clock_rules.clock_states(NOW))
+    compiled = Incident.objects.with_clocks(NOW).order_by("pk").values_list(*names)
+    from_rules = Incident.objects.annotate(**clock_rules.clock_states(NOW)).order_by("pk").values_list(*names)
+    assert list(compiled) == list(from_rules)
+    assert len({row for row in compiled}) > 5  # the cases cover many states
+
+
+@pytest.mark.django_db
+def test_it_filters_on_a_clock_state_inside_a_subquery(team_a):
+    overdue = IncidentFactory(**SERIOUS, report_due_at=NOW - H)
+    IncidentFactory(**SERIOUS, report_due_at=NOW + 3 * D)
+    inner = Incident.objects.with_clocks(NOW).filter(report_state="overdue").values("pk")
+    assert list(Incident.objects.filter(pk__in=inner).values_list("pk", flat=True)) == [overdue.pk]
