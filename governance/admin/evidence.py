@@ -15,7 +15,6 @@ from governance.services import evidence as evidence_service
 from governance.services.access import is_officer
 
 _REFERENCES = ("implementations", "requirements")
-_DETAILS = ("title", "description", "team", "owner", "collected_on", "valid_from", "valid_until")
 
 
 def _form_field(db_field, **kwargs):
@@ -38,7 +37,7 @@ class EvidenceAddForm(forms.ModelForm):
 
     class Meta:
         model = Evidence
-        fields = ["kind", "upload", "url", *_DETAILS, *_REFERENCES]
+        fields = ["kind", "upload", *evidence_service.EDITABLE_FIELDS, *_REFERENCES]
         formfield_callback = _form_field
 
     def __init__(self, *args, actor=None, **kwargs):
@@ -75,7 +74,7 @@ class EvidenceAddForm(forms.ModelForm):
 class EvidenceChangeForm(forms.ModelForm):
     class Meta:
         model = Evidence
-        fields = ["url", *_DETAILS, *_REFERENCES]
+        fields = [*evidence_service.EDITABLE_FIELDS, *_REFERENCES]
         formfield_callback = _form_field
 
     def __init__(self, *args, actor=None, **kwargs):
@@ -147,7 +146,7 @@ class EvidenceAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         return ActorForm
 
     def get_fieldsets(self, request, obj=None):
-        details = {"fields": list(_DETAILS)}
+        details = {"fields": list(evidence_service.DETAIL_FIELDS)}
         links = {
             "fields": list(_REFERENCES),
             "description": "The control implementations and requirements this evidence supports.",
@@ -214,12 +213,13 @@ class EvidenceAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         data = form.cleaned_data
         references = {name: list(data.get(name) or []) for name in _REFERENCES}
         if change:
-            changes = {name: data[name] for name in form.changed_data if name in {*_DETAILS, "url"}}
+            editable = evidence_service.EDITABLE_FIELDS
+            changes = {name: data[name] for name in form.changed_data if name in editable}
             saved = evidence_service.update_evidence(
                 actor=request.user, evidence=obj, changes=changes, **references
             )
         else:
-            details = {name: data.get(name) for name in _DETAILS}
+            details = {name: data.get(name) for name in evidence_service.DETAIL_FIELDS}
             details["description"] = details["description"] or ""
             if data["kind"] == EvidenceKind.FILE:
                 saved = evidence_service.add_file_evidence(

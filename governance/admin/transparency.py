@@ -27,8 +27,8 @@ from governance.admin.transparency_pages import SCORE_RANGES, history_url, score
 from governance.exceptions import Conflict, NotAllowed
 from governance.models import AIModel, AISystem, Indicator, IndicatorSet, TransparencyAssessment
 from governance.services import transparency as services
+from governance.services.transparency import ANSWER_FIELDS
 
-FIELDS = ("answer", "disclosure", "evidence_url", "justification")
 DECISIONS = {"_finalize": "finalize", "_save": "save", "_continue": "save"}
 CHANGE_LABELS = {"new": "new", "gained": "▲ gained", "lost": "▼ lost", "same": "="}
 
@@ -218,7 +218,7 @@ class AnswersForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             for row in self.instance.answers.select_related("indicator"):
-                for field in FIELDS:
+                for field in ANSWER_FIELDS:
                     name = field_name(field, row.indicator.key)
                     if name in self.fields:
                         self.fields[name].initial = getattr(row, field)
@@ -226,9 +226,9 @@ class AnswersForm(forms.ModelForm):
     def changed_answers(self) -> dict[str, dict[str, str]]:
         changed = set(self.changed_data)
         return {
-            key: {field: self.cleaned_data.get(field_name(field, key)) or "" for field in FIELDS}
+            key: {field: self.cleaned_data.get(field_name(field, key)) or "" for field in ANSWER_FIELDS}
             for key in self.keys
-            if any(field_name(field, key) in changed for field in FIELDS)
+            if any(field_name(field, key) in changed for field in ANSWER_FIELDS)
         }
 
     def clean(self):
@@ -296,7 +296,8 @@ def answers_form_for(assessment: TransparencyAssessment) -> tuple[type[AnswersFo
             widget=forms.Textarea(attrs={"rows": 2, "cols": 36}),
             help_text="Required for 'not applicable' to finalize.",
         )
-        domains.setdefault(indicator.domain, []).append(tuple(field_name(f, indicator.key) for f in FIELDS))
+        names = tuple(field_name(field, indicator.key) for field in ANSWER_FIELDS)
+        domains.setdefault(indicator.domain, []).append(names)
     form = type("AnswersForm", (AnswersForm,), {**fields, "keys": keys})
     return form, list(domains.items())
 

@@ -102,6 +102,14 @@ class NoBodySerializer(Serializer):
     """The body of an action that takes none: any field in it is refused."""
 
 
+def read_only_except(fields: Iterable[str], writable: Iterable[str]) -> list[str]:
+    """The names in ``fields`` that a request body may not set: all but ``writable``, the list of
+    what a write may change that its service declares (and checks). ``Meta.read_only_fields``
+    reads it, so the list is written once."""
+    writable = frozenset(writable)
+    return [name for name in fields if name not in writable]
+
+
 def refuse_body_fields(request) -> None:
     """For an action that takes no body: 400 naming any field sent (an empty body is fine)."""
     NoBodySerializer(data=request.data).is_valid(raise_exception=True)

@@ -139,15 +139,7 @@ class WebhookEndpointSerializer(base.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "id",
-            "owner",
-            "consecutive_failures",
-            "disabled_at",
-            "disabled_reason",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = base.read_only_except(fields, webhooks.CHANGEABLE)
 
     def validate_kinds(self, value):
         return list(dict.fromkeys(value))

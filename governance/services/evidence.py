@@ -108,9 +108,12 @@ _EXECUTABLE_MAGIC = (
     b"\xca\xfe\xba\xbe",
     b"\x00asm",
 )
-_EDITABLE = frozenset(
-    {"title", "description", "team", "owner", "collected_on", "valid_from", "valid_until", "url"}
-)
+DETAIL_FIELDS = ("title", "description", "team", "owner", "collected_on", "valid_from", "valid_until")
+"""What describes any evidence, a file or a link: given when it is added, changed later."""
+
+EDITABLE_FIELDS = ("url", *DETAIL_FIELDS)
+"""What a change to evidence may set (with its links to implementations and requirements): its
+details and a link's address; a stored file, its name, type, size and digest never change."""
 
 
 @dataclass(frozen=True)
@@ -486,7 +489,7 @@ def update_evidence(
     ``implementations`` and ``requirements``, when given, are the complete new sets.
     """
     require_permission(actor, "change_evidence")
-    unknown = set(changes) - _EDITABLE
+    unknown = set(changes).difference(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Evidence fields that cannot change: {', '.join(sorted(unknown))}")
     current = Evidence.objects.select_for_update().get(pk=evidence.pk)

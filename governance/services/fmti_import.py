@@ -49,7 +49,7 @@ from governance.choices import (
 from governance.exceptions import DataFileError
 from governance.models import AIModel, AssessmentAnswer, Indicator, IndicatorSet, TransparencyAssessment, User
 from governance.services.catalogs import BATCH_SIZE, _changed_fields, _display_path
-from governance.services.transparency import recompute_scores
+from governance.services.transparency import ANSWER_FIELDS, recompute_scores
 from governance.services.transparency_catalogs import TRANSPARENCY_DIR
 
 # The published scores shipped with Verity (CC BY 4.0); its README says how to refresh them.
@@ -68,7 +68,6 @@ FLAGSHIP_COLUMNS = (
 )
 ATTRIBUTION = "Foundation Model Transparency Index, Stanford CRFM, CC BY 4.0, github.com/stanford-crfm/fmti"
 NON_DEVELOPER_COLUMNS = {"Domain", "Subdomain", "Indicator", "Total"}
-ANSWER_FIELDS = ("answer", "disclosure", "evidence_url", "justification")
 ASSESSMENT_FIELDS = (
     "indicator_set_id",
     "model_id",

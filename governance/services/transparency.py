@@ -52,6 +52,7 @@ from governance.services.transparency_systems import (  # noqa: F401  (part of t
 )
 
 ANSWER_FIELDS = ("answer", "disclosure", "evidence_url", "justification")
+"""What an answer to one indicator holds: the import, the admin's form and the API set these."""
 
 # One statement for any number of assessments. Unanswered rows fall in neither FILTER of the
 # points but in the possible points: applicable and not satisfied. ``IS DISTINCT FROM`` skips rows

@@ -29,6 +29,7 @@ from governance.models import User, WebhookEndpoint
 from governance.services.access import is_officer, require_permission
 
 CHANGEABLE = ("name", "url", "kinds", "is_active")
+"""What a change to a webhook endpoint may set (the API's PATCH); the rest is the delivery's."""
 SECRET_PREFIX = "whsec_"
 
 

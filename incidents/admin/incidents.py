@@ -61,7 +61,7 @@ class CorrectiveActionInline(admin.TabularInline):
     model = CorrectiveAction
     extra = 0
     can_delete = False
-    fields = ["description", "owner", "due_on", "status", "verification", "verified_by", "verified_at"]
+    fields = [*corrective.EDITABLE_FIELDS, "verified_by", "verified_at"]
     readonly_fields = ["verified_by", "verified_at"]
     autocomplete_fields = ["owner"]
 
@@ -71,22 +71,7 @@ class IncidentForm(forms.ModelForm):
 
     class Meta:
         model = Incident
-        fields = [
-            "system",
-            "model",
-            "title",
-            "description",
-            "severity",
-            "occurred_at",
-            "detected_at",
-            "became_aware_at",
-            "harm_types",
-            "harm_level",
-            "mit_domain",
-            "mit_subdomain",
-            "affected_parties",
-            "sector",
-        ]
+        fields = ["system", "occurred_at", "detected_at", "became_aware_at", *incidents.UPDATABLE_FIELDS]
 
     def clean(self):
         data = super().clean()
@@ -132,19 +117,7 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["reference", "status", "system", "model", "title", "description", "severity"]}),
         ("When", {"fields": ["occurred_at", "detected_at", "became_aware_at"]}),
-        (
-            "Classification",
-            {
-                "fields": [
-                    "harm_types",
-                    "harm_level",
-                    "mit_domain",
-                    "mit_subdomain",
-                    "affected_parties",
-                    "sector",
-                ]
-            },
-        ),
+        ("Classification", {"fields": list(incidents.CLASSIFICATION_FIELDS)}),
         ("EU AI Act Art. 73", {"fields": ["art73_panel"]}),
         ("Service levels", {"fields": ["respond_by", "responded_at", "resolve_by", "resolved_at"]}),
         (
@@ -260,10 +233,7 @@ class IncidentAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         for inline_form in formset.forms:
             if not inline_form.has_changed():
                 continue
-            values = {
-                name: inline_form.cleaned_data.get(name)
-                for name in ["description", "owner", "due_on", "status", "verification"]
-            }
+            values = {name: inline_form.cleaned_data.get(name) for name in corrective.EDITABLE_FIELDS}
             if inline_form.instance.pk:
                 corrective.update_corrective_action(
                     actor=request.user, action=inline_form.instance, changes=values

@@ -25,11 +25,12 @@ from incidents.models import CorrectiveAction, Incident
 from incidents.services.incidents import require_incident_permission, require_incident_scope
 from incidents.services.lifecycle import FINAL_STATUSES
 
-EDITABLE_FIELDS = frozenset({"description", "owner", "due_on", "status", "verification"})
+EDITABLE_FIELDS = ("description", "owner", "due_on", "status", "verification")
+"""What adding or changing a corrective action may set; who verified it and when are stamped."""
 
 
 def _require_editable(changes: Mapping[str, object]) -> None:
-    unknown = sorted(set(changes) - EDITABLE_FIELDS)
+    unknown = sorted(set(changes).difference(EDITABLE_FIELDS))
     if unknown:
         raise ValidationError({name: "This field cannot be set here." for name in unknown})
 

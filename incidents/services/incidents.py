@@ -47,20 +47,19 @@ SEVERITIES = frozenset(severity.value for severity in choices.Severity)
 CLOCK_SKEW = timedelta(minutes=5)
 """How far ahead of the server's clock a reported time may be (clocks of reporters drift)."""
 
-UPDATABLE_FIELDS = frozenset(
-    {
-        "title",
-        "description",
-        "severity",
-        "harm_types",
-        "harm_level",
-        "mit_domain",
-        "mit_subdomain",
-        "affected_parties",
-        "sector",
-        "model",
-    }
+CLASSIFICATION_FIELDS = (
+    "harm_types",
+    "harm_level",
+    "mit_domain",
+    "mit_subdomain",
+    "affected_parties",
+    "sector",
 )
+"""How an incident is classified: the harm, the MIT AI risk domain, who was affected, the sector."""
+
+UPDATABLE_FIELDS = ("title", "description", "severity", *CLASSIFICATION_FIELDS, "model")
+"""What a change to a reported incident may set (the API's PATCH, the admin's change form); the
+status changes through the lifecycle, and the system and the reported times never change."""
 
 _EXTERNAL_ID_CONSTRAINT = "unique_external_incident_per_team"
 # Loaded instances the caller resolved: the foreign keys refuse a vanished row anyway, so
@@ -252,7 +251,7 @@ def update_incident(*, actor: User, incident: Incident, changes: Mapping[str, ob
     of the system due, in the same transaction.
     """
     require_incident_permission(actor, "change_incident")
-    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    unknown = sorted(set(changes).difference(UPDATABLE_FIELDS))
     if unknown:
         raise ValidationError({name: "This field cannot be changed here." for name in unknown})
     require_incident_scope(actor, incident)

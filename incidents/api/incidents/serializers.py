@@ -29,7 +29,8 @@ from incidents.api.fields import (
 )
 from incidents.clock_rules import BREACHED_STEP_STATES
 from incidents.models import CorrectiveAction, Incident
-from incidents.services import lifecycle
+from incidents.services import corrective, lifecycle
+from incidents.services import incidents as incident_services
 
 Status = choices.IncidentStatus
 
@@ -48,8 +49,6 @@ class SlaSerializer(base.Serializer):
 
 
 # --- Incidents ----------------------------------------------------------------------------------
-
-_CLASSIFICATION = ["harm_types", "harm_level", "mit_domain", "mit_subdomain", "affected_parties", "sector"]
 
 
 class IncidentSerializer(FastRepresentation, base.ModelSerializer):
@@ -106,7 +105,7 @@ class IncidentSerializer(FastRepresentation, base.ModelSerializer):
             "status",
             "allowed_transitions",
             "duplicate_of",
-            *_CLASSIFICATION,
+            *incident_services.CLASSIFICATION_FIELDS,
             "is_serious",
             "serious_grounds",
             "widespread_infringement",
@@ -193,7 +192,7 @@ class IncidentUpdateSerializer(base.ModelSerializer):
 
     class Meta:
         model = Incident
-        fields = ["title", "description", "severity", *_CLASSIFICATION, "model"]
+        fields = list(incident_services.UPDATABLE_FIELDS)
 
     def validate(self, attrs):
         wanted = self.initial_data.get("status") if isinstance(self.initial_data, dict) else None
@@ -254,7 +253,7 @@ class CorrectiveActionSerializer(base.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "verified_by", "verified_at", "created_at", "updated_at"]
+        read_only_fields = base.read_only_except(fields, corrective.EDITABLE_FIELDS)
 
 
 def _grounds_field(help_text: str) -> serializers.ListField:
