@@ -202,7 +202,7 @@ def run_fields(label: str) -> dict:
         "model_provider": "Example AI",
         "model_name": "example-chat",
         "model_version": f"bench-{label}",
-        "benchmark_name": "SimpleQA",
+        "benchmark": "SimpleQA",
         "benchmark_version": "1.0",
         "task_kind": "short_qa",
         "judge_kind": "llm_judge",

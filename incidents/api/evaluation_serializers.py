@@ -38,6 +38,12 @@ COUNT_FIELDS = (
 FindingStatusField = named_choice_field("HallucinationFindingStatus", choices.FindingStatus.choices)
 
 
+def _benchmark_field(**kwargs) -> serializers.CharField:
+    """The benchmark's name: ``benchmark`` in every body, response and filter of the API (and the
+    trend's points), though the column is ``benchmark_name``."""
+    return serializers.CharField(source="benchmark_name", max_length=200, **kwargs)
+
+
 class CachedSystemReferenceField(SystemReferenceField):
     """``SystemReferenceField`` that resolves each id or slug once per request (a batch of
     findings names the same few systems again and again)."""
@@ -133,6 +139,7 @@ class EvaluationRunSerializer(base.ModelSerializer):
         required=False,
         help_text="Id of the AI model in the catalogue, when it is there.",
     )
+    benchmark = _benchmark_field(help_text="The benchmark's name, e.g. SimpleQA.")
     team = serializers.SerializerMethodField(help_text="Slug of the team owning the system when posted.")
     reporter = serializers.SerializerMethodField(help_text="Username of whoever posted the run.")
     incident = serializers.SerializerMethodField(
@@ -157,7 +164,7 @@ class EvaluationRunSerializer(base.ModelSerializer):
             "model_provider",
             "model_name",
             "model_version",
-            "benchmark_name",
+            "benchmark",
             "benchmark_version",
             "dataset_sha256",
             "task_kind",
@@ -222,7 +229,7 @@ class EvaluationRunSerializer(base.ModelSerializer):
             "model_provider": run.model_provider,
             "model_name": run.model_name,
             "model_version": run.model_version,
-            "benchmark_name": run.benchmark_name,
+            "benchmark": run.benchmark_name,
             "benchmark_version": run.benchmark_version,
             "dataset_sha256": run.dataset_sha256,
             "task_kind": run.task_kind,
@@ -274,6 +281,7 @@ class EvaluationSampleSerializer(base.ModelSerializer):
 
 class HallucinationFindingSerializer(base.ModelSerializer):
     system = CachedSystemReferenceField(required=False, help_text="Optional with run: the run's system.")
+    benchmark = _benchmark_field(required=False, allow_blank=True, help_text="Optional with run: the run's.")
     run = RunReferenceField(
         required=False,
         allow_null=True,
@@ -297,7 +305,7 @@ class HallucinationFindingSerializer(base.ModelSerializer):
             "team",
             "model_name",
             "model_version",
-            "benchmark_name",
+            "benchmark",
             "sample_id",
             "prompt",
             "prompt_sha256",
@@ -339,7 +347,7 @@ class HallucinationFindingSerializer(base.ModelSerializer):
             "team": self.get_team(finding),
             "model_name": finding.model_name,
             "model_version": finding.model_version,
-            "benchmark_name": finding.benchmark_name,
+            "benchmark": finding.benchmark_name,
             "sample_id": finding.sample_id,
             "prompt": finding.prompt,
             "prompt_sha256": finding.prompt_sha256,
@@ -394,10 +402,13 @@ class FindingStatusSerializer(base.Serializer):
 
 class HallucinationLimitSerializer(base.ModelSerializer):
     system = SystemReferenceField()
+    benchmark = _benchmark_field(
+        required=False, allow_blank=True, help_text="Empty: every benchmark without a limit of its own."
+    )
 
     class Meta:
         model = HallucinationLimit
-        fields = ["id", "system", "benchmark_name", "max_rate", "judged_on", "created_at", "updated_at"]
+        fields = ["id", "system", "benchmark", "max_rate", "judged_on", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"max_rate": {"min_value": 0.0, "max_value": 1.0}}
         validators = []  # one per system and benchmark: posting again updates it
@@ -406,7 +417,7 @@ class HallucinationLimitSerializer(base.ModelSerializer):
         return {
             "id": limit.pk,
             "system": limit.system_slug if hasattr(limit, "system_slug") else limit.system.slug,
-            "benchmark_name": limit.benchmark_name,
+            "benchmark": limit.benchmark_name,
             "max_rate": limit.max_rate,
             "judged_on": limit.judged_on,
             "created_at": _iso(limit.created_at),

@@ -126,6 +126,8 @@ class HallucinationFindingFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=choices.HallucinationKind.choices)
     severity = django_filters.MultipleChoiceFilter(choices=choices.Severity.choices(), distinct=False)
     run = django_filters.NumberFilter(field_name="run_id", help_text="Id of the evaluation run.")
+    model_version = django_filters.CharFilter(field_name="model_version")
+    benchmark = django_filters.CharFilter(field_name="benchmark_name", help_text="Benchmark name.")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -139,7 +141,7 @@ class HallucinationFindingFilter(django_filters.FilterSet):
 
 class HallucinationLimitFilter(django_filters.FilterSet):
     system = django_filters.CharFilter(method="filter_system", help_text="AI system slug.")
-    benchmark = django_filters.CharFilter(field_name="benchmark_name")
+    benchmark = django_filters.CharFilter(field_name="benchmark_name", help_text="Benchmark name.")
 
     class Meta:
         model = HallucinationLimit

@@ -64,7 +64,7 @@ def _run_fields(**extra) -> dict:
         "model_provider": "Example AI",
         "model_name": "example-chat",
         "model_version": "2026-03",
-        "benchmark_name": "SimpleQA",
+        "benchmark": "SimpleQA",
         "task_kind": "short_qa",
         "judge_kind": "rule",
         "rate_basis": "attempted",
@@ -95,7 +95,7 @@ _FINDING = {
     "system": "target",
     "model_name": "example-chat",
     "model_version": "2026-03",
-    "benchmark_name": "SimpleQA",
+    "benchmark": "SimpleQA",
     "sample_id": "q-1",
     "claim": "The Eiffel Tower was completed in 1901.",
     "kind": "extrinsic",
@@ -334,7 +334,7 @@ WRITES: dict[tuple[str, str], list[Write]] = {
     ("POST", "/api/v1/hallucination-limits/"): [
         Write(
             lambda w: "/api/v1/hallucination-limits/",
-            lambda w: {"system": "target", "benchmark_name": "TruthfulQA", "max_rate": 0.2},
+            lambda w: {"system": "target", "benchmark": "TruthfulQA", "max_rate": 0.2},
         )
     ],
     ("PATCH", "/api/v1/hallucination-limits/{id}/"): [

@@ -35,7 +35,7 @@ def run_fields(**overrides) -> dict:
         "model_provider": "Example AI",
         "model_name": "example-chat",
         "model_version": "2026-01",
-        "benchmark_name": "SimpleQA",
+        "benchmark": "SimpleQA",
         "benchmark_version": "1.0",
         "task_kind": "short_qa",
         "judge_kind": "llm_judge",
@@ -73,7 +73,7 @@ def finding_payload(**overrides) -> dict:
         "system": "target",
         "model_name": "example-chat",
         "model_version": "2026-01",
-        "benchmark_name": "SimpleQA",
+        "benchmark": "SimpleQA",
         "sample_id": "q-17",
         "claim": "The Eiffel Tower was completed in 1901.",
         "reference": "It was completed in 1889.",
@@ -298,7 +298,7 @@ MODELS = {
 CREATE = {
     "evaluation-runs": {**run_fields(), **counts()},
     "hallucination-findings": finding_payload(claim="A new claim."),
-    "hallucination-limits": {"system": "target", "benchmark_name": "TruthfulQA", "max_rate": 0.2},
+    "hallucination-limits": {"system": "target", "benchmark": "TruthfulQA", "max_rate": 0.2},
 }
 PATCH = {
     "evaluation-runs": {"model_version": "x"},
@@ -454,6 +454,29 @@ def test_it_filters_findings(api_as, officer, target):
 
     assert (count("system=target"), count(f"run={run.pk}"), count("subtype=fabricated_citation")) == (2, 1, 1)
     assert (count("status=confirmed"), count("kind=intrinsic"), count("severity=SEV2")) == (1, 1, 1)
+    HallucinationFindingFactory(system=target, benchmark_name="TruthfulQA", model_version="v9")
+    by_benchmark = (count("benchmark=TruthfulQA"), count("benchmark=SimpleQA"))
+    assert by_benchmark == (1, 2) and count("model_version=v9") == 1
+
+
+def test_it_calls_the_benchmark_benchmark_in_bodies_responses_and_filters(api_as, officer, target):
+    """One name for one idea: the trend and the list filters said ``benchmark``, the bodies and
+    responses ``benchmark_name``; now all of them say ``benchmark``."""
+    client = api_as(officer)
+    run = client.post(RUNS, {**run_fields(benchmark="HaluEval"), **counts()}, format="json").json()
+    finding = client.post(FINDINGS, finding_payload(benchmark="HaluEval"), format="json").json()
+    limit = client.post(LIMITS, {"system": "target", "benchmark": "HaluEval", "max_rate": 0.2}, format="json")
+    for body in (run, finding, limit.json()):
+        assert body["benchmark"] == "HaluEval" and "benchmark_name" not in body
+    for url in (RUNS, FINDINGS, LIMITS):
+        [listed] = client.get(f"{url}?benchmark=HaluEval").json()["results"]
+        assert listed["benchmark"] == "HaluEval"
+    point = client.get(f"{TRENDS}?system=target&benchmark=HaluEval").json()["points"][0]
+    assert point["benchmark"] == "HaluEval"
+
+    old_name = client.post(FINDINGS, {**finding_payload(), "benchmark_name": "SimpleQA"}, format="json")
+    assert old_name.status_code == 400
+    assert old_name.json()["errors"] == {"benchmark_name": ['Unknown field; did you mean "benchmark"?']}
 
 
 @pytest.mark.parametrize("persona", ["officer", "engineer"])
@@ -490,11 +513,9 @@ def test_it_lists_in_a_constant_number_of_queries(api_as, personas, persona, tar
 
 def test_it_sets_a_limit_again_by_posting_it_again(api_as, officer, target):
     client = api_as(officer)
-    first = client.post(
-        LIMITS, {"system": "target", "benchmark_name": "SimpleQA", "max_rate": 0.1}, format="json"
-    )
+    first = client.post(LIMITS, {"system": "target", "benchmark": "SimpleQA", "max_rate": 0.1}, format="json")
     again = client.post(
-        LIMITS, {"system": "target", "benchmark_name": "SimpleQA", "max_rate": 0.05}, format="json"
+        LIMITS, {"system": "target", "benchmark": "SimpleQA", "max_rate": 0.05}, format="json"
     )
     assert (first.status_code, again.status_code) == (201, 200)
     assert HallucinationLimit.objects.get().max_rate == 0.05
