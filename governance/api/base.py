@@ -23,6 +23,7 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import fields as drf_fields
@@ -34,6 +35,13 @@ from governance.api.idempotency import IdempotentPostMixin
 
 # A form posted by a browser (the browsable API) carries its CSRF token as a field.
 _FORM_HOUSEKEEPING = frozenset({"csrfmiddlewaretoken"})
+
+
+def absolute_url(request, name: str, *args) -> str:
+    """The URL named ``name`` on the host the request came to: every link in a response is
+    absolute, so a client follows it as it is."""
+    path = reverse(name, args=args)
+    return request.build_absolute_uri(path) if request is not None else path
 
 
 def unknown_field_errors(names: Iterable[str], accepted: Iterable[str]) -> dict[str, list[str]]:

@@ -16,7 +16,6 @@ import django_filters
 from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.http import FileResponse
-from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -141,9 +140,7 @@ class EvidenceSerializer(base.ModelSerializer):
     def get_download_url(self, evidence) -> str | None:
         if evidence.kind != EvidenceKind.FILE:
             return None
-        path = reverse("evidence-download", args=[evidence.pk])
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
+        return base.absolute_url(self.context.get("request"), "evidence-download", evidence.pk)
 
     def validate(self, attrs):
         if self.instance is not None:

@@ -7,9 +7,8 @@ Each download is recorded as an audit event.
 from __future__ import annotations
 
 from django.http import FileResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -19,9 +18,29 @@ from governance.models import AISystem, EvidencePack, Framework, Team
 from governance.services import pack_builds
 
 
+class PackScopeSerializer(base.Serializer):
+    """What a pack was asked for, in the names a request takes."""
+
+    frameworks = serializers.ListField(child=serializers.CharField(), help_text="Framework code:version.")
+    team = serializers.CharField(allow_null=True, help_text="The team's slug.")
+    systems = serializers.ListField(child=serializers.CharField(), help_text="System slugs.")
+    start = serializers.DateField(allow_null=True)
+    end = serializers.DateField(allow_null=True)
+
+
+class EvidencePackListSerializer(serializers.ListSerializer):
+    """Reads the names in a whole page of packs' parameters at once."""
+
+    def to_representation(self, data):
+        packs = list(data.all() if hasattr(data, "all") else data)
+        self.context["scopes"] = pack_builds.requested_scopes(packs)
+        return super().to_representation(packs)
+
+
 class EvidencePackSerializer(base.ModelSerializer):
+    parameters = serializers.SerializerMethodField()
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    download_url = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField(help_text="Absolute URL of the ZIP, once ready.")
 
     class Meta:
         model = EvidencePack
@@ -30,11 +49,19 @@ class EvidencePackSerializer(base.ModelSerializer):
             "finished_at", "download_url",
         ]  # fmt: skip
         read_only_fields = fields
+        list_serializer_class = EvidencePackListSerializer
+
+    @extend_schema_field(PackScopeSerializer)
+    def get_parameters(self, pack) -> dict:
+        scopes = self.context.get("scopes")
+        if scopes is None or pack.pk not in scopes:
+            scopes = pack_builds.requested_scopes([pack])
+        return scopes[pack.pk]
 
     def get_download_url(self, pack) -> str | None:
         if pack.status != EvidencePack.Status.READY:
             return None
-        return reverse("evidence-pack-download", args=[pack.pk])
+        return base.absolute_url(self.context.get("request"), "evidence-pack-download", pack.pk)
 
 
 class EvidencePackRequestSerializer(base.Serializer):
@@ -98,7 +125,7 @@ class EvidencePackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             start=data.get("start"),
             end=data.get("end"),
         )
-        location = reverse("evidence-pack-detail", args=[pack.pk])
+        location = base.absolute_url(request, "evidence-pack-detail", pack.pk)
         body = EvidencePackSerializer(pack, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 

@@ -25,6 +25,11 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def framework_label(framework) -> str:
+    """How a pack names a framework, in its manifest and in the API: ``code:version``."""
+    return f"{framework.code}:{framework.version}"
+
+
 @dataclass(frozen=True)
 class PackScope:
     """What a pack covers: frameworks, an optional team or list of systems, a period and its reader."""
@@ -58,7 +63,7 @@ class PackScope:
 
     def parameters(self) -> dict:
         return {
-            "frameworks": [f"{f.code}:{f.version}" for f in self.frameworks],
+            "frameworks": [framework_label(f) for f in self.frameworks],
             "team": self.team.slug if self.team is not None else None,
             "systems": sorted(s.slug for s in self.system_queryset()) if self.systems else [],
             "start": self.start.isoformat() if self.start else None,

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.models import AISystem, EvidencePack, Framework, PackDownload, Team, User
-from governance.packs import PackScope
+from governance.packs import PackScope, framework_label
 from governance.packs.builder import write_pack
 
 CHUNK = 1024 * 1024
@@ -44,6 +44,33 @@ def _parameters(frameworks, team, systems, start, end) -> dict:
         "systems": sorted(s.pk for s in systems or ()),
         "start": start.isoformat() if start else None,
         "end": end.isoformat() if end else None,
+    }
+
+
+def requested_scopes(packs: Iterable[EvidencePack]) -> dict[int, dict]:
+    """What each pack was asked for, by the names the API takes: frameworks as ``code:version``,
+    the team's slug, the systems' slugs, and the period. A pack stores ids; this reads the names
+    of a whole page of packs in one query per kind of object."""
+    packs = list(packs)
+    stored = {pack.pk: pack.parameters or {} for pack in packs}
+    framework_ids = {pk for params in stored.values() for pk in params.get("frameworks") or ()}
+    team_ids = {params["team"] for params in stored.values() if params.get("team")}
+    system_ids = {pk for params in stored.values() for pk in params.get("systems") or ()}
+    frameworks = {
+        framework.pk: framework_label(framework)
+        for framework in Framework.objects.filter(pk__in=framework_ids).only("code", "version")
+    }
+    teams = dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "slug"))
+    systems = dict(AISystem.objects.filter(pk__in=system_ids).values_list("pk", "slug"))
+    return {
+        pk: {
+            "frameworks": [frameworks[f] for f in params.get("frameworks") or () if f in frameworks],
+            "team": teams.get(params.get("team")),
+            "systems": sorted(systems[s] for s in params.get("systems") or () if s in systems),
+            "start": params.get("start"),
+            "end": params.get("end"),
+        }
+        for pk, params in stored.items()
     }
 
 

@@ -372,6 +372,7 @@ def world(db, officer, team_a, evidence_dir):
     lifecycle.flag_serious(actor=officer, incident=serious, grounds=["health"])
     incident = IncidentFactory(system=system)
     return SimpleNamespace(
+        officer=officer,
         model=AIModelFactory(),
         iso_a=iso_a,
         iso_b=iso_b,
@@ -574,3 +575,34 @@ def test_it_reads_every_request_body_through_a_serializer_that_refuses_unknown_f
                 if not issubclass(cls, base.RejectUnknownFieldsMixin | base.QuerySerializer):
                     offenders.append(f"{module.__name__}.{name}")
     assert offenders == []
+
+
+def test_it_writes_every_link_in_a_response_as_an_absolute_url(client, world):
+    """No string in any list of the API is a bare path: links are complete URLs."""
+    from governance.services import pack_builds
+
+    pack = pack_builds.request_pack(actor=world.officer, frameworks=[world.iso_a.framework])
+    pack.status, pack.sha256 = pack.Status.READY, "0" * 64
+    pack.save()
+
+    def strings(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, str):
+            yield value
+
+    endpoints = client.get("/api/v1/").json()
+    for name, url in endpoints.items():
+        response = client.get(url)
+        if response.status_code != 200:
+            continue  # POST-only actions, and trends that need ?system=
+        relative = [text for text in strings(response.json()) if text.startswith("/")]
+        assert relative == [], name
+    listed = client.get("/api/v1/evidence-packs/").json()["results"]
+    assert [p["download_url"] for p in listed] == [
+        f"http://testserver/api/v1/evidence-packs/{pack.pk}/download/"
+    ]

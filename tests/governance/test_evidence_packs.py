@@ -213,10 +213,20 @@ def test_it_requests_polls_and_downloads_a_pack_through_the_api(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(URL, payload, format="json")
     assert response.status_code == 202, response.content
-    assert response["Location"] == f"{URL}{response.json()['id']}/"
+    pack_id = response.json()["id"]
+    assert response["Location"] == f"http://testserver{URL}{pack_id}/"
     status = client.get(response["Location"]).json()
     assert status["status"] == "ready", status
-    assert status["parameters"]["systems"] == [register.pk]
+    # What was asked, in the names a request takes (not the ids the pack stores)
+    assert status["parameters"] == {
+        "frameworks": [f"iso-iec-42001:{iso.framework.version}"],
+        "team": None,
+        "systems": [register.slug],
+        "start": str(TODAY),
+        "end": str(TODAY),
+    }
+    assert status["download_url"] == f"http://testserver{URL}{pack_id}/download/"
+    assert client.get(URL).json()["results"][0]["parameters"] == status["parameters"]
     download = client.get(status["download_url"])
     assert download.status_code == 200
     data = b"".join(download.streaming_content)
@@ -229,6 +239,27 @@ def test_it_requests_polls_and_downloads_a_pack_through_the_api(
     assert ChangeEvent.objects.filter(
         table_name="governance_packdownload", object_pk=str(recorded.pk)
     ).exists()
+
+
+@pytest.mark.django_db
+def test_it_lists_packs_with_their_scope_in_a_constant_number_of_queries(register, iso, auditor, api_as):
+    from governance.models import EvidencePack
+    from governance.services.pack_builds import _parameters
+    from tests.queries import steady_state_queries
+
+    def make(count):
+        for _ in range(count):
+            systems = [AISystemFactory(owning_team=register.owning_team)]
+            parameters = _parameters([iso.framework], register.owning_team, systems, None, None)
+            EvidencePack.objects.create(requested_by=auditor, parameters=parameters)
+
+    client = api_as(auditor)
+    make(1)
+    few, _ = steady_state_queries(client, URL)
+    make(10)
+    many, body = steady_state_queries(client, URL)
+    assert len(body["results"]) == 11 and few == many
+    assert body["results"][0]["parameters"]["team"] == register.owning_team.slug
 
 
 @pytest.mark.django_db
