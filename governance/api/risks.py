@@ -73,10 +73,11 @@ class RiskFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=choices.RiskStatus.choices)
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
     control = django_filters.CharFilter(field_name="controls__code", help_text="Code of a linked control.")
-    min_score = django_filters.NumberFilter(
+    # <score>_min, as the transparency lists name their bounds
+    score_min = django_filters.NumberFilter(
         field_name="inherent_score", lookup_expr="gte", help_text="Inherent score at least this."
     )
-    min_residual_score = django_filters.NumberFilter(
+    residual_score_min = django_filters.NumberFilter(
         field_name="residual_score", lookup_expr="gte", help_text="Residual score at least this."
     )
     review_due = django_filters.BooleanFilter(

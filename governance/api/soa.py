@@ -367,13 +367,13 @@ class SoAVersionFilter(django_filters.FilterSet):
     framework = django_filters.CharFilter(field_name="framework__code", help_text="Framework code.")
     version = django_filters.CharFilter(field_name="framework__version", help_text="Framework version.")
     system = django_filters.CharFilter(field_name="system__slug", help_text="AI system slug.")
-    organisation = django_filters.BooleanFilter(
+    organisation_wide = django_filters.BooleanFilter(
         field_name="system", lookup_expr="isnull", help_text="true: only organisation-wide statements."
     )
 
     class Meta:
         model = SoAVersion
-        fields = ["framework", "version", "system", "organisation"]
+        fields = ["framework", "version", "system", "organisation_wide"]
 
 
 class SoAVersionPagination(StableCursorPagination):

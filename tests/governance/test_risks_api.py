@@ -215,9 +215,9 @@ def test_it_filters_risks(api_as, officer, team_a, team_b):
         assert response.status_code == 200, response.content
         return sorted(row["id"] for row in response.json()["results"])
 
-    assert ids("min_score=9") == sorted([high.pk, unscheduled.pk])
-    assert ids("min_score=25") == [high.pk]
-    assert ids("min_residual_score=1") == [low.pk]
+    assert ids("score_min=9") == sorted([high.pk, unscheduled.pk])
+    assert ids("score_min=25") == [high.pk]
+    assert ids("residual_score_min=1") == [low.pk]
     assert ids("review_due=true") == [high.pk]
     assert ids("review_due=false") == sorted([low.pk, unscheduled.pk])
     assert ids("team=team-b") == sorted([low.pk, unscheduled.pk])
@@ -227,7 +227,7 @@ def test_it_filters_risks(api_as, officer, team_a, team_b):
     assert ids("status=accepted&status=closed") == [low.pk]
     assert ids("control=ctl-x") == [high.pk]
     assert ids("q=biased") == [low.pk]
-    assert client.get(f"{RISKS}?min_score=high").status_code == 400
+    assert client.get(f"{RISKS}?score_min=high").status_code == 400
     assert client.get(f"{RISKS}?characteristic=fast").status_code == 400
 
 

@@ -153,7 +153,7 @@ def test_it_scopes_versions_like_their_systems(scenario, iso, officer, api_as, p
     assert listed("engineer") == {org.pk, for_a.pk}
     assert listed("other_engineer") == {org.pk, for_b.pk}
     assert listed("officer", "?system=system-b") == {for_b.pk}
-    assert listed("officer", "?organisation=true&framework=iso-iec-42001") == {org.pk}
+    assert listed("officer", "?organisation_wide=true&framework=iso-iec-42001") == {org.pk}
 
     engineer = api_as(personas["engineer"])
     detail = engineer.get(f"/api/v1/soa/versions/{for_a.pk}/")
