@@ -10,6 +10,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import F, Prefetch, Q
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
@@ -32,15 +33,57 @@ class RequirementRefSerializer(base.ModelSerializer):
         read_only_fields = fields
 
 
+_MAX_REQUIREMENTS = 1000
+_MAX_ID = 2**63 - 1
+
+
+class RequirementsField(serializers.Field):
+    """The requirements a control satisfies, under one name both ways: read as
+    ``[{id, framework, ref_id, title}]``, written as the full set of their ids. An item read from
+    a control may be sent back as it is (its ``id`` is what counts). Left out of a write, the
+    mappings are not touched."""
+
+    default_error_messages = {
+        "not_a_list": "Expected a list of requirement ids.",
+        "invalid": "Give each requirement as its id (a number).",
+        "too_many": f"At most {_MAX_REQUIREMENTS} requirements.",
+    }
+
+    def to_representation(self, requirements):
+        return RequirementRefSerializer(requirements.all(), many=True).data
+
+    def to_internal_value(self, data) -> list[int]:
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        if len(data) > _MAX_REQUIREMENTS:
+            self.fail("too_many")
+        ids = []
+        for item in data:
+            value = item.get("id") if isinstance(item, dict) else item
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
+                self.fail("invalid")
+            ids.append(value)
+        return ids
+
+
+class RequirementsFieldSchema(OpenApiSerializerFieldExtension):
+    """Ids in a request, requirement references in a response."""
+
+    target_class = RequirementsField
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "request":
+            return {"type": "array", "items": {"type": "integer"}, "maxItems": _MAX_REQUIREMENTS}
+        component = auto_schema.resolve_serializer(RequirementRefSerializer, direction)
+        return {"type": "array", "items": component.ref}
+
+
 class ControlSerializer(base.ModelSerializer):
     owner = user_field()
-    requirements = RequirementRefSerializer(many=True, read_only=True)
-    requirement_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
-        write_only=True,
+    requirements = RequirementsField(
         required=False,
-        max_length=1000,
-        help_text="Ids of the requirements (of any framework) the control satisfies: the full set.",
+        help_text="What the control satisfies (of any framework): read as references, written as "
+        "the full set of requirement ids.",
     )
 
     class Meta:
@@ -53,7 +96,6 @@ class ControlSerializer(base.ModelSerializer):
             "control_type",
             "frequency",
             "requirements",
-            "requirement_ids",
             "created_at",
             "updated_at",
         ]
@@ -120,7 +162,7 @@ class ControlViewSet(ServiceModelViewSet):
 
     def write_kwargs(self, validated_data):
         data = dict(validated_data)
-        requirement_ids = data.pop("requirement_ids", None)
+        requirement_ids = data.pop("requirements", None)
         kwargs = {"data": data}
         if requirement_ids is not None:
             kwargs["requirement_ids"] = requirement_ids

@@ -112,7 +112,7 @@ def set_control_requirements(*, actor: User, control: Control, requirement_ids: 
 
 
 def _set_requirements(control: Control, requirement_ids: Iterable[int]) -> None:
-    ids = existing_ids(Requirement, requirement_ids, field="requirement_ids", label="requirement")
+    ids = existing_ids(Requirement, requirement_ids, field="requirements", label="requirement")
     # ``set`` adds and removes only the differences, so the history shows what really changed.
     control.requirements.set(ids)
 

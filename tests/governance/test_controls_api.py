@@ -151,13 +151,12 @@ def test_it_maps_a_control_to_requirements_of_several_frameworks(api_as, officer
         "owner": "owner",
         "control_type": "process",
         "frequency": "per_release",
-        "requirement_ids": [iso.pk, rmf.pk, iso.pk],
+        "requirements": [iso.pk, rmf.pk, iso.pk],
     }
     response = api_as(officer).post(CONTROLS, payload, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["owner"] == "owner"
-    assert "requirement_ids" not in body
     assert sorted(body["requirements"], key=lambda r: r["id"]) == sorted(
         [
             {"id": iso.pk, "framework": "iso-iec-42001", "ref_id": "A.6.2.4", "title": "Verification"},
@@ -170,19 +169,27 @@ def test_it_maps_a_control_to_requirements_of_several_frameworks(api_as, officer
     assert detail == body
 
     response = api_as(officer).patch(
-        f"{CONTROLS}ctl-release-review/", {"requirement_ids": [rmf.pk]}, format="json"
+        f"{CONTROLS}ctl-release-review/", {"requirements": [rmf.pk]}, format="json"
     )
     assert response.status_code == 200
     assert [r["ref_id"] for r in response.json()["requirements"]] == ["MEASURE 2.3"]
     untouched = api_as(officer).patch(f"{CONTROLS}ctl-release-review/", {"title": "Renamed"}, format="json")
     assert [r["ref_id"] for r in untouched.json()["requirements"]] == ["MEASURE 2.3"]
+    # What a GET reads can be sent back as it is: the items' ids count
+    sent_back = api_as(officer).put(
+        f"{CONTROLS}ctl-release-review/", {**detail, "title": "Again"}, format="json"
+    )
+    assert sent_back.status_code == 200, sent_back.content
+    assert sent_back.json()["requirements"] == detail["requirements"]
 
 
 @pytest.mark.parametrize(
     "change,field",
     [
-        ({"requirement_ids": [999999]}, "requirement_ids"),
-        ({"requirement_ids": ["abc"]}, "requirement_ids"),
+        ({"requirements": [999999]}, "requirements"),
+        ({"requirements": ["abc"]}, "requirements"),
+        ({"requirements": [{"ref_id": "A.6.2.4"}]}, "requirements"),
+        ({"requirement_ids": [1]}, "requirement_ids"),  # the old name: unknown
         ({"code": "ctl-taken"}, "code"),
         ({"code": "has spaces"}, "code"),
         ({"control_type": "magic"}, "control_type"),
