@@ -1,7 +1,7 @@
 """The incident clock rules, one table: each case is an incident in a given status with its respond,
 resolve and Art. 73 report times set relative to now, and every place that shows or filters a
 clock state must give the same answer for it: the admin's SLA and Art. 73 columns, the API's
-``sla`` and ``report_state`` fields, the API filters (``sla_breached``, ``overdue``,
+``sla`` and ``report_state`` fields, the API filters (``sla_breached``, ``report_overdue``,
 ``report_due_soon``) and the clock-state columns of the evidence pack's ``incidents.csv``.
 """
 
@@ -247,7 +247,7 @@ def test_it_gives_every_clock_state_the_same_answer_everywhere(case, client, api
     # The API's filters: in the true list exactly when the state says so, in the false list otherwise.
     for query, wanted in (
         ("sla_breached", case.breached),
-        ("overdue", case.report == "overdue"),
+        ("report_overdue", case.report == "overdue"),
         ("report_due_soon", case.report == "due_soon"),
     ):
         assert _filtered(api, f"{query}=true", incident) is wanted, query

@@ -222,8 +222,8 @@ def test_it_filters_incidents(api_as, officer, team_a, team_b, target):
     assert _refs(client, "team=team-b") == {b.reference}
     assert _refs(client, "severity=SEV1&severity=SEV2") == {a.reference, b.reference}
     assert _refs(client, "status=investigating") == {b.reference}
-    assert _refs(client, "serious=true") == {c.reference, d.reference}
-    assert _refs(client, "overdue=true") == {c.reference}
+    assert _refs(client, "is_serious=true") == {c.reference, d.reference}
+    assert _refs(client, "report_overdue=true") == {c.reference}
     assert _refs(client, "report_due_soon=true") == {d.reference}
     assert _refs(client, "sla_breached=true") == {a.reference}
     assert a.reference not in _refs(client, "sla_breached=false")

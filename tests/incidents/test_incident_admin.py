@@ -119,8 +119,7 @@ def test_it_stops_counting_an_incident_overdue_once_the_initial_report_is_sent(a
         report_due_rule="Art. 73(2)",
     )
     client = api_as(officer)
-    assert [i["reference"] for i in client.get("/api/v1/incidents/?overdue=true").json()["results"]] == [
-        incident.reference
-    ]
+    overdue = "/api/v1/incidents/?report_overdue=true"
+    assert [i["reference"] for i in client.get(overdue).json()["results"]] == [incident.reference]
     Incident.objects.filter(pk=incident.pk).update(initial_report_sent_at=timezone.now())
-    assert client.get("/api/v1/incidents/?overdue=true").json()["results"] == []
+    assert client.get(overdue).json()["results"] == []

@@ -21,11 +21,12 @@ class IncidentFilter(django_filters.FilterSet):
     # distinct=False: one row per incident already, and DISTINCT would sort every column
     severity = django_filters.MultipleChoiceFilter(choices=choices.Severity.choices(), distinct=False)
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
-    serious = django_filters.BooleanFilter(
+    # Named after the fields they test, as the other lists' filters are.
+    is_serious = django_filters.BooleanFilter(
         field_name="is_serious", help_text="Serious incidents (Art. 3(49))."
     )
-    overdue = django_filters.BooleanFilter(
-        method="filter_overdue",
+    report_overdue = django_filters.BooleanFilter(
+        method="filter_report_overdue",
         help_text="true: report_state is overdue (serious, no initial Art. 73 report, its deadline passed).",
     )
     report_due_soon = django_filters.BooleanFilter(
@@ -50,7 +51,7 @@ class IncidentFilter(django_filters.FilterSet):
         model = Incident
         fields = ["severity", "status"]
 
-    def filter_overdue(self, queryset, name, value):
+    def filter_report_overdue(self, queryset, name, value):
         return queryset.report_overdue(timezone.now(), value)
 
     def filter_report_due_soon(self, queryset, name, value):
