@@ -51,3 +51,52 @@ def test_it_describes_no_component_with_a_shared_base_docstring(client, officer)
     assert described["Incident"] is None and described["AISystem"] is None
     assert not {name for name, text in described.items() if text in internal}
     assert described["FindingBatch"].startswith("The answer to a batch")  # a docstring of its own
+
+
+def test_it_documents_every_path_parameter_and_field_of_the_schema_in_the_api_guide(client, officer):
+    """The API guide and the OpenAPI schema describe the same API: every path of the schema is in
+    the guide (with its placeholders or an example value), the guide names no path the schema
+    lacks, and every query parameter and every field of a body or a response is named in it."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    client.force_login(officer)
+    schema = client.get("/api/schema/?format=json").json()
+    guide = (Path(settings.BASE_DIR) / "docs" / "api-guide.md").read_text()
+
+    templates = {
+        path: re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+        for path in schema["paths"]
+    }
+    described, unknown = set(), []
+    for mention in set(re.findall(r"/api/v1/[A-Za-z0-9_<>{}$.…\-/]*", guide)):
+        if "…" in mention:
+            continue  # "/api/v1/soa/…" stands for a group of paths
+        path = mention.rstrip(".")
+        path = path if path.endswith("/") else path + "/"
+        matches = {template for template, pattern in templates.items() if pattern.match(path)}
+        described |= matches
+        if not matches:
+            unknown.append(mention)
+    assert unknown == [], "paths in the guide that the API does not have"
+    assert set(schema["paths"]) - described == set(), "paths of the API the guide does not name"
+
+    def named(word):
+        return re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", guide) is not None
+
+    parameters = {
+        parameter["name"]
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    }
+    fields = {
+        field
+        for component in schema["components"]["schemas"].values()
+        for field in component.get("properties") or {}
+    }
+    assert {name for name in parameters if not named(name)} == set(), "query parameters not in the guide"
+    assert {name for name in fields if not named(name)} == set(), "fields not in the guide"
