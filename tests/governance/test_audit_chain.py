@@ -29,7 +29,9 @@ def _sealed(event_ids) -> bool:
     return AuditChainLink.objects.filter(event_id__in=event_ids).count() == len(set(event_ids))
 
 
-def _seal_until(event_ids, timeout: float = 15.0) -> None:
+def _seal_until(event_ids, timeout: float = 60.0) -> None:
+    """Seal until ``event_ids`` are in the chain. An event is sealed once every transaction older
+    than it has ended, in any database of the server, so a busy machine can take a while."""
     deadline = time.monotonic() + timeout
     while True:
         audit_chain.seal_all()

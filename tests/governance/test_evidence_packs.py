@@ -5,7 +5,6 @@ import datetime
 import hashlib
 import io
 import json
-import time
 import zipfile
 
 import pytest
@@ -18,6 +17,7 @@ from governance.packs.writer import csv_chunks
 from tests.factories import AISystemFactory, ControlFactory, ControlImplementationFactory, RiskFactory
 from tests.governance.pack_helpers import build_and_extract, run_verify
 from tests.governance.soa_helpers import HYPERLINK
+from tests.governance.test_audit_chain import _seal_until
 
 pytestmark = pytest.mark.usefixtures("evidence_dir")
 
@@ -305,19 +305,12 @@ def test_it_builds_a_pack_from_the_framework_and_system_admin_lists(
 
 @pytest.fixture
 def sealed_chain(transactional_db):
-    audit_chain = pytest.importorskip("governance.services.audit_chain")
     from governance.models import ChangeEvent
     from tests.factories import TeamFactory
 
     for n in range(3):
         TeamFactory(slug=f"chain-{n}", name=f"=cmd{n}")
-    ids = list(ChangeEvent.objects.values_list("id", flat=True))
-    for _ in range(100):
-        audit_chain.seal_all()
-        if audit_chain.head()[0] >= len(ids):
-            break
-        time.sleep(0.1)
-    assert audit_chain.head()[0] >= 3
+    _seal_until(list(ChangeEvent.objects.values_list("id", flat=True)))
 
 
 def test_it_verifies_the_audit_chain_segment_and_names_an_edited_line(tmp_path, sealed_chain, auditor):
@@ -349,25 +342,18 @@ def test_it_names_a_removed_audit_log_line(tmp_path, sealed_chain, auditor):
     assert "audit_log.jsonl line 2" in result.stdout and "a link is missing" in result.stdout
 
 
-def _seal_everything(audit_chain) -> None:
+def _seal_everything() -> None:
     from governance.models import ChangeEvent
 
-    events = ChangeEvent.objects.count()
-    for _ in range(100):
-        audit_chain.seal_all()
-        if audit_chain.head()[0] >= events:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the sealer did not catch up")
+    _seal_until(list(ChangeEvent.objects.values_list("id", flat=True)))
 
 
 def test_an_engineers_audit_log_withholds_events_outside_their_scope(
     tmp_path, transactional_db, engineer, team_a
 ):
-    audit_chain = pytest.importorskip("governance.services.audit_chain")
     own = AISystemFactory(owning_team=team_a, name="Own team's assistant")
     AISystemFactory(name="Another team's secret project")
-    _seal_everything(audit_chain)
+    _seal_everything()
 
     manifest, folder = build_and_extract(tmp_path, engineer)
     text = (folder / "audit_log.jsonl").read_text()
