@@ -1,6 +1,8 @@
 """The incident register in the admin: a triage queue, the incident page with its timeline,
 corrective actions and an Art. 73 panel. Every write goes through the incident services."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -309,6 +311,14 @@ def _report_badge(incident) -> str:
     text = state.label
     if state in (ReportState.OVERDUE, ReportState.DUE_SOON, ReportState.ON_TRACK):
         left = incident.report_due_at - timezone.now()
-        hours = int(abs(left.total_seconds()) // 3600)
-        text = f"{hours // 24} d {hours % 24} h {'overdue' if state == ReportState.OVERDUE else 'left'}"
+        text = f"{_duration(abs(left))} {'overdue' if state == ReportState.OVERDUE else 'left'}"
     return format_html('<strong class="art73-{}" style="color:{}">{}</strong>', state.value, colour, text)
+
+
+def _duration(period: timedelta) -> str:
+    """``2 d 5 h``, ``5 h 20 min`` or ``20 min``: the two largest units, never a bare zero."""
+    minutes = int(period.total_seconds() // 60)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

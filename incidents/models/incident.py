@@ -25,7 +25,9 @@ class IncidentSequence(models.Model):
 class Incident(models.Model):
     """Something an AI system did (or nearly did) that governance must know about."""
 
-    reference = models.CharField(max_length=20, unique=True, editable=False, help_text="INC-<year>-<n>")
+    reference = models.CharField(
+        max_length=20, unique=True, editable=False, help_text="Given by Verity: INC-year-number."
+    )
     system = models.ForeignKey("governance.AISystem", on_delete=models.PROTECT, related_name="incidents")
     team = models.ForeignKey(
         "governance.Team",

@@ -267,7 +267,7 @@ def test_it_shows_the_report_state_on_the_incident_page_like_the_queue(client, o
     incident = _make(case, AISystemFactory(owning_team=team_a))
     client.force_login(officer)
     page = client.get(f"{QUEUE}{incident.pk}/change/").content.decode()
-    assert 'class="art73-due_soon"' in page and "h left" in page
+    assert 'class="art73-due_soon"' in page and re.search(r"\d h \d+ min left", page)
 
 
 # --- The limits themselves, at a fixed moment -------------------------------------------------------

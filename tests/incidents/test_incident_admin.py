@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -123,3 +124,18 @@ def test_it_stops_counting_an_incident_overdue_once_the_initial_report_is_sent(a
     assert [i["reference"] for i in client.get(overdue).json()["results"]] == [incident.reference]
     Incident.objects.filter(pk=incident.pk).update(initial_report_sent_at=timezone.now())
     assert client.get(overdue).json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "period,text",
+    [
+        (timedelta(days=2, hours=5, minutes=30), "2 d 5 h"),
+        (timedelta(hours=5, minutes=20), "5 h 20 min"),
+        (timedelta(minutes=35, seconds=59), "35 min"),
+        (timedelta(seconds=20), "0 min"),
+    ],
+)
+def test_it_says_how_long_is_left_in_the_two_largest_units(period, text):
+    from incidents.admin.incidents import _duration
+
+    assert _duration(period) == text
