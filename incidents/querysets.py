@@ -65,8 +65,25 @@ class ReferenceIncidentQuerySet(CatalogQuerySet):
 class SystemScopedQuerySet(models.QuerySet):
     """Evaluation runs, findings and limits: visible with their AI system."""
 
+    # The name each relation shows: (annotation, path), for the relations the model has.
+    _NAMES = {
+        "system": ("system_slug", "system__slug"),
+        "team": ("team_slug", "team__slug"),
+        "reporter": ("reporter_username", "reporter__username"),
+        "incident": ("incident_reference", "incident__reference"),
+    }
+
     def visible_to(self, user):
         return scoped(self, user, lambda: models.Q(system__owning_team_id__in=user.team_ids()))
+
+    def with_names(self):
+        """The names a run, finding or limit shows for its system, team, reporter and incident
+        (those of them it has), as columns of the one query: the API reads them
+        (``annotated_name``) instead of loading each related row."""
+        own = {field.name for field in self.model._meta.get_fields()}
+        return self.annotate(
+            **{name: models.F(path) for relation, (name, path) in self._NAMES.items() if relation in own}
+        )
 
 
 class EvaluationSampleQuerySet(models.QuerySet):

@@ -8,3 +8,9 @@ class StableCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-created_at"
+
+
+class NewestFirstPagination(StableCursorPagination):
+    """Newest first; rows created in the same instant keep one order (by id) from page to page."""
+
+    ordering = ("-created_at", "-id")

@@ -2,16 +2,17 @@
 
 from rest_framework.routers import SimpleRouter
 
-from incidents.api import evaluations, references
+from incidents.api import references
+from incidents.api.evaluations import findings, limits, runs, trends
 from incidents.api.incidents import views as incidents
 
 # The API's index (``/api/v1/``) lists these routes with every other (governance.api.root).
 router = SimpleRouter()
 router.register("incidents", incidents.IncidentViewSet, basename="incident")
-router.register("evaluation-runs", evaluations.EvaluationRunViewSet, basename="evaluation-run")
+router.register("evaluation-runs", runs.EvaluationRunViewSet, basename="evaluation-run")
 router.register(
-    "hallucination-findings", evaluations.HallucinationFindingViewSet, basename="hallucination-finding"
+    "hallucination-findings", findings.HallucinationFindingViewSet, basename="hallucination-finding"
 )
-router.register("hallucination-limits", evaluations.HallucinationLimitViewSet, basename="hallucination-limit")
+router.register("hallucination-limits", limits.HallucinationLimitViewSet, basename="hallucination-limit")
 
-urlpatterns = [*router.urls, *references.urlpatterns, *evaluations.urlpatterns]
+urlpatterns = [*router.urls, *references.urlpatterns, *trends.urlpatterns]

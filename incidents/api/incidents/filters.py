@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents import choices
+from incidents.api.fields import system_ids
 from incidents.models import Incident
 
 Status = choices.IncidentStatus
@@ -71,15 +72,10 @@ class IncidentFilter(django_filters.FilterSet):
         # References are upper-case: an exact match on the upper-cased value can use their index.
         return queryset.alias(document=vector).filter(Q(document=query) | Q(reference=value.upper()))
 
-    # The slug is resolved to an id first: with a constant id PostgreSQL reads a system's
-    # incidents from its index already in page order, instead of joining and sorting them all.
     def filter_system(self, queryset, name, value):
-        from governance.models import AISystem
+        return queryset.filter(system_id__in=system_ids(value))
 
-        return queryset.filter(
-            system_id__in=list(AISystem.objects.filter(slug=value).values_list("id", flat=True))
-        )
-
+    # The team's id first, for the same reason as the system's (``system_ids``).
     def filter_team(self, queryset, name, value):
         from governance.models import Team
 

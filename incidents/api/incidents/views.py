@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
-from governance.api.pagination import StableCursorPagination
+from governance.api.pagination import NewestFirstPagination, StableCursorPagination
 from incidents import choices
 from incidents.api.incidents.filters import IncidentFilter
 from incidents.api.incidents.serializers import (
@@ -36,10 +36,6 @@ from incidents.services import corrective, lifecycle, references
 from incidents.services import incidents as incident_services
 
 # --- Pagination ---------------------------------------------------------------------------------
-
-
-class IncidentPagination(StableCursorPagination):
-    ordering = ("-created_at", "-id")
 
 
 class TimelinePagination(StableCursorPagination):
@@ -77,7 +73,7 @@ class IncidentViewSet(ServiceModelViewSet):
     queryset = Incident.objects.all()
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
-    pagination_class = IncidentPagination
+    pagination_class = NewestFirstPagination
     ordering_fields = ["created_at", "occurred_at", "updated_at"]
     lookup_field = "reference"
     # PUT only for …/serious/ (setting a flag's exact grounds); an incident itself is changed
