@@ -9,9 +9,21 @@ from rest_framework import serializers
 
 from governance.api.base import FastRepresentation
 from governance.api.inventory import AISystemSerializer
+from governance.choices import Role
 from governance.models import AISystem
+from incidents.api.evaluations.findings import HallucinationFindingSerializer
+from incidents.api.evaluations.limits import HallucinationLimitSerializer
+from incidents.api.evaluations.runs import EvaluationRunSerializer
+from incidents.api.evaluations.samples import EvaluationSampleSerializer
 from incidents.api.incidents.serializers import IncidentSerializer
-from incidents.models import Incident
+from incidents.models import (
+    EvaluationRun,
+    EvaluationSample,
+    HallucinationFinding,
+    HallucinationLimit,
+    Incident,
+)
+from incidents.services import evaluations
 from tests.factories import (
     AIModelFactory,
     AISystemFactory,
@@ -82,7 +94,130 @@ def _incident_rows(team_a):
     return [*rows.with_names(), *rows]
 
 
-CASES = {AISystemSerializer: _system_rows, IncidentSerializer: _incident_rows}
+def _evaluated_system(team_a):
+    """A system with a model, a limit of 10 % on SimpleQA and 5 % on every other benchmark, two
+    runs (one with per-sample results, over its limit, which opens an incident; one with counts
+    only) and findings (one found in a run, one on its own, one marked a duplicate of it)."""
+    officer = UserFactory(username="officer-1", role=Role.OFFICER)
+    system = AISystemFactory(owning_team=team_a)
+    model = AIModelFactory(name="m-3")
+    SystemModelFactory(system=system, model=model)
+    evaluations.set_limit(actor=officer, system=system, benchmark_name="SimpleQA", max_rate=0.1)
+    evaluations.set_limit(actor=officer, system=system, max_rate=0.05, judged_on="lower_bound")
+    run_fields = {
+        "system": system,
+        "task_kind": "short_qa",
+        "judge_kind": "llm_judge",
+        "rate_basis": "attempted",
+    }
+    grades = ["incorrect", "correct", "not_attempted", "unverifiable"] * 5
+    sampled = evaluations.record_run(
+        actor=officer,
+        data={**run_fields, "model": model, "benchmark_name": "SimpleQA", "parameters": {"temperature": 0.2}},
+        samples=[
+            {
+                "sample_id": f"q-{n}",
+                "grade": grade,
+                "claims": 2,
+                "hallucinated_claims": 1,
+                "score": 0.5 if n % 2 else None,
+            }
+            for n, grade in enumerate(grades, start=1)
+        ],
+    )
+    counted = evaluations.record_run(
+        actor=officer,
+        data={
+            **run_fields,
+            "model_provider": "Example AI",
+            "model_name": "other-chat",
+            "model_version": "2026-01",
+            "benchmark_name": "TruthfulQA",
+            "samples": 100,
+            "attempted": 100,
+            "correct": 99,
+            "hallucinated": 1,
+        },
+    )
+    found, _ = evaluations.record_finding(
+        actor=officer,
+        data={
+            "run": sampled,
+            "sample_id": "q-1",
+            "claim": "It opened in 1887.",
+            "kind": "extrinsic",
+            "subtype": "wrong_fact",
+            "severity": "SEV3",
+            "detector_score": 0.9,
+            "detector_threshold": 0.5,
+        },
+    )
+    alone, _ = evaluations.record_finding(
+        actor=officer,
+        data={
+            "system": system,
+            "model_name": "other-chat",
+            "model_version": "2026-01",
+            "claim": "Paris is in Spain.",
+            "kind": "extrinsic",
+            "subtype": "wrong_fact",
+            "severity": "SEV4",
+            "prompt": "Where is Paris?",
+            "prompt_sensitive": True,
+        },
+    )
+    again, _ = evaluations.record_finding(
+        actor=officer,
+        data={
+            "system": system,
+            "model_name": "other-chat",
+            "model_version": "2026-01",
+            "claim": "Paris is in Italy.",
+            "kind": "intrinsic",
+            "subtype": "context_contradiction",
+            "severity": "SEV4",
+        },
+    )
+    evaluations.update_finding_status(actor=officer, finding=again, status="duplicate", duplicate_of=alone)
+    assert sampled.incident_id is not None and sampled.has_samples and not counted.has_samples
+    return system, [sampled, counted], [found, alone, again]
+
+
+def _listed_and_plain(model, pks):
+    rows = model.objects.filter(pk__in=pks).order_by("pk")
+    return [*rows.with_names(), *rows]
+
+
+def _run_rows(team_a):
+    _, runs, _ = _evaluated_system(team_a)
+    return _listed_and_plain(EvaluationRun, [run.pk for run in runs])
+
+
+def _sample_rows(team_a):
+    _, runs, _ = _evaluated_system(team_a)
+    return list(EvaluationSample.objects.filter(run__in=runs).order_by("line"))
+
+
+def _finding_rows(team_a):
+    _, _, findings = _evaluated_system(team_a)
+    return _listed_and_plain(HallucinationFinding, [finding.pk for finding in findings])
+
+
+def _limit_rows(team_a):
+    system, _, _ = _evaluated_system(team_a)
+    return _listed_and_plain(
+        HallucinationLimit, HallucinationLimit.objects.filter(system=system).values("pk")
+    )
+
+
+CASES = {
+    AISystemSerializer: _system_rows,
+    IncidentSerializer: _incident_rows,
+    EvaluationRunSerializer: _run_rows,
+    EvaluationSampleSerializer: _sample_rows,
+    HallucinationFindingSerializer: _finding_rows,
+    HallucinationLimitSerializer: _limit_rows,
+}
 
 
 def test_it_checks_every_serializer_that_renders_fast():

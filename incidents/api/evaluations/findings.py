@@ -5,6 +5,8 @@ model, benchmark, sample and claim) answers the one already recorded.
 
 from __future__ import annotations
 
+import operator
+
 import django_filters
 from drf_spectacular.utils import (
     PolymorphicProxySerializer,
@@ -16,9 +18,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from governance.api import base
-from governance.api.base import ServiceModelViewSet, crud_summaries
-from governance.api.base import iso_datetime as _iso
-from governance.api.fields import annotated_name, named_choice_field
+from governance.api.base import FastRepresentation, ServiceModelViewSet, crud_summaries
+from governance.api.fields import AnnotatedNameField, named_choice_field
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import NewestFirstPagination
 from incidents import choices
@@ -66,6 +67,9 @@ class RunReferenceField(serializers.Field):
     def get_attribute(self, instance):
         return instance.run_id
 
+    def row_getter(self):
+        return operator.attrgetter("run_id")
+
     def to_internal_value(self, data) -> EvaluationRun:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
@@ -83,7 +87,7 @@ class RunReferenceField(serializers.Field):
 # --- Serializers and filter ----------------------------------------------------------------------
 
 
-class HallucinationFindingSerializer(base.ModelSerializer):
+class HallucinationFindingSerializer(FastRepresentation, base.ModelSerializer):
     system = CachedSystemReferenceField(required=False, help_text="Optional with run: the run's system.")
     benchmark = benchmark_field(required=False, allow_blank=True, help_text="Optional with run: the run's.")
     run = RunReferenceField(
@@ -96,8 +100,10 @@ class HallucinationFindingSerializer(base.ModelSerializer):
         required=False,
         help_text="true: store only the prompt's SHA-256, not the prompt.",
     )
-    team = serializers.SerializerMethodField(help_text="Slug of the team owning the system when posted.")
-    reporter = serializers.SerializerMethodField()
+    team = AnnotatedNameField(
+        annotation="team_slug", path="team.slug", help_text="Slug of the team owning the system when posted."
+    )
+    reporter = AnnotatedNameField(annotation="reporter_username", path="reporter.username")
     status = FindingStatusField(choices=choices.FindingStatus.choices, read_only=True)
 
     class Meta:
@@ -136,40 +142,6 @@ class HallucinationFindingSerializer(base.ModelSerializer):
             "grade": {"required": False, "help_text": "Default: incorrect."},
         }
         validators = []  # the dedupe hash is the service's: a repeat answers the existing row
-
-    def get_team(self, finding) -> str | None:
-        return annotated_name(finding, "team_slug", "team.slug")
-
-    def get_reporter(self, finding) -> str | None:
-        return annotated_name(finding, "reporter_username", "reporter.username")
-
-    def to_representation(self, finding):
-        return {
-            "id": finding.pk,
-            "run": finding.run_id,
-            "system": finding.system_slug if hasattr(finding, "system_slug") else finding.system.slug,
-            "team": self.get_team(finding),
-            "model_name": finding.model_name,
-            "model_version": finding.model_version,
-            "benchmark": finding.benchmark_name,
-            "sample_id": finding.sample_id,
-            "prompt": finding.prompt,
-            "prompt_sha256": finding.prompt_sha256,
-            "response_excerpt": finding.response_excerpt,
-            "claim": finding.claim,
-            "reference": finding.reference,
-            "kind": finding.kind,
-            "subtype": finding.subtype,
-            "grade": finding.grade,
-            "detector_score": finding.detector_score,
-            "detector_threshold": finding.detector_threshold,
-            "severity": finding.severity,
-            "status": finding.status,
-            "duplicate_of": finding.duplicate_of_id,
-            "reporter": self.get_reporter(finding),
-            "created_at": _iso(finding.created_at),
-            "updated_at": _iso(finding.updated_at),
-        }
 
 
 class FindingBatchSerializer(base.Serializer):

@@ -11,8 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from governance.api import base
-from governance.api.base import ServiceModelViewSet, crud_summaries
-from governance.api.base import iso_datetime as _iso
+from governance.api.base import FastRepresentation, ServiceModelViewSet, crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import NewestFirstPagination
 from incidents import choices
@@ -21,7 +20,7 @@ from incidents.models import HallucinationLimit
 from incidents.services import evaluations as evaluation_services
 
 
-class HallucinationLimitSerializer(base.ModelSerializer):
+class HallucinationLimitSerializer(FastRepresentation, base.ModelSerializer):
     system = SystemReferenceField()
     benchmark = benchmark_field(
         required=False, allow_blank=True, help_text="Empty: every benchmark without a limit of its own."
@@ -33,17 +32,6 @@ class HallucinationLimitSerializer(base.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"max_rate": {"min_value": 0.0, "max_value": 1.0}}
         validators = []  # one per system and benchmark: posting again updates it
-
-    def to_representation(self, limit):
-        return {
-            "id": limit.pk,
-            "system": limit.system_slug if hasattr(limit, "system_slug") else limit.system.slug,
-            "benchmark": limit.benchmark_name,
-            "max_rate": limit.max_rate,
-            "judged_on": limit.judged_on,
-            "created_at": _iso(limit.created_at),
-            "updated_at": _iso(limit.updated_at),
-        }
 
 
 class HallucinationLimitUpdateSerializer(base.Serializer):

@@ -21,9 +21,8 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from governance.api import base
-from governance.api.base import ServiceModelViewSet, crud_summaries
-from governance.api.base import iso_datetime as _iso
-from governance.api.fields import annotated_name
+from governance.api.base import FastRepresentation, ServiceModelViewSet, crud_summaries
+from governance.api.fields import AnnotatedNameField
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import NewestFirstPagination
 from governance.exceptions import TooLarge as ServiceTooLarge
@@ -71,7 +70,7 @@ class TooManySamples(TooLarge):
 # --- Serializer and filter -----------------------------------------------------------------------
 
 
-class EvaluationRunSerializer(base.ModelSerializer):
+class EvaluationRunSerializer(FastRepresentation, base.ModelSerializer):
     """A run as posted and as read. Post either the counts or ``sample_results`` (the counts are
     then computed from them); the rate and its interval are always computed. Which counts are
     needed and how they must agree is the service's to check."""
@@ -84,10 +83,18 @@ class EvaluationRunSerializer(base.ModelSerializer):
         help_text="Id of the AI model in the catalogue, when it is there.",
     )
     benchmark = benchmark_field(help_text="The benchmark's name, e.g. SimpleQA.")
-    team = serializers.SerializerMethodField(help_text="Slug of the team owning the system when posted.")
-    reporter = serializers.SerializerMethodField(help_text="Username of whoever posted the run.")
-    incident = serializers.SerializerMethodField(
-        help_text="Reference of the incident this run opened or added to."
+    team = AnnotatedNameField(
+        annotation="team_slug", path="team.slug", help_text="Slug of the team owning the system when posted."
+    )
+    reporter = AnnotatedNameField(
+        annotation="reporter_username",
+        path="reporter.username",
+        help_text="Username of whoever posted the run.",
+    )
+    incident = AnnotatedNameField(
+        annotation="incident_reference",
+        path="incident.reference",
+        help_text="Reference of the incident this run opened or added to.",
     )
     sample_results = SampleResultsField(
         write_only=True,
@@ -154,53 +161,6 @@ class EvaluationRunSerializer(base.ModelSerializer):
             "samples": {"required": False, "help_text": "Samples in the run (omit with sample_results)."},
         }
         validators = []  # the counts' consistency is the service's to check
-
-    def get_team(self, run) -> str | None:
-        return annotated_name(run, "team_slug", "team.slug")
-
-    def get_reporter(self, run) -> str | None:
-        return annotated_name(run, "reporter_username", "reporter.username")
-
-    def get_incident(self, run) -> str | None:
-        return annotated_name(run, "incident_reference", "incident.reference")
-
-    def to_representation(self, run):
-        return {
-            "id": run.pk,
-            "system": run.system_slug if hasattr(run, "system_slug") else run.system.slug,
-            "team": self.get_team(run),
-            "model": run.model_id,
-            "model_provider": run.model_provider,
-            "model_name": run.model_name,
-            "model_version": run.model_version,
-            "benchmark": run.benchmark_name,
-            "benchmark_version": run.benchmark_version,
-            "dataset_sha256": run.dataset_sha256,
-            "task_kind": run.task_kind,
-            "judge_kind": run.judge_kind,
-            "judge_name": run.judge_name,
-            "judge_version": run.judge_version,
-            "parameters": run.parameters,
-            "code_commit": run.code_commit,
-            "started_at": _iso(run.started_at),
-            "finished_at": _iso(run.finished_at),
-            **{name: getattr(run, name) for name in COUNT_FIELDS},
-            "rate_basis": run.rate_basis,
-            "interval_method": run.interval_method,
-            "rate_numerator": run.rate_numerator,
-            "rate_denominator": run.rate_denominator,
-            "hallucination_rate": run.hallucination_rate,
-            "interval_low": run.interval_low,
-            "interval_high": run.interval_high,
-            "limit_rate": run.limit_rate,
-            "exceeded_limit": run.exceeded_limit,
-            "has_samples": run.has_samples,
-            "artifact_uri": run.artifact_uri,
-            "artifact_sha256": run.artifact_sha256,
-            "incident": self.get_incident(run),
-            "reporter": self.get_reporter(run),
-            "created_at": _iso(run.created_at),
-        }
 
 
 class EvaluationRunFilter(django_filters.FilterSet):

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from governance.api import base
+from governance.api.base import FastRepresentation
 from governance.api.pagination import StableCursorPagination
 from incidents import choices
 from incidents.models import EvaluationSample
@@ -52,21 +53,11 @@ class SampleResultsField(serializers.Field):
         return data  # each sample is checked by the service, which names its position
 
 
-class EvaluationSampleSerializer(base.ModelSerializer):
+class EvaluationSampleSerializer(FastRepresentation, base.ModelSerializer):
     class Meta:
         model = EvaluationSample
         fields = ["line", "sample_id", "grade", "claims", "hallucinated_claims", "score"]
         read_only_fields = fields
-
-    def to_representation(self, sample):
-        return {
-            "line": sample.line,
-            "sample_id": sample.sample_id,
-            "grade": sample.grade,
-            "claims": sample.claims,
-            "hallucinated_claims": sample.hallucinated_claims,
-            "score": sample.score,
-        }
 
 
 class SamplePagination(StableCursorPagination):
