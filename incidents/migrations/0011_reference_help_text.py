@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0010_timeline_flag_kinds'),
+        ("incidents", "0010_timeline_flag_kinds"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='incident',
-            name='reference',
-            field=models.CharField(editable=False, help_text='Given by Verity: INC-year-number.', max_length=20, unique=True),
+            model_name="incident",
+            name="reference",
+            field=models.CharField(
+                editable=False, help_text="Given by Verity: INC-year-number.", max_length=20, unique=True
+            ),
         ),
     ]
