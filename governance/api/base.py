@@ -3,9 +3,11 @@
 Every serializer that reads a request body derives from ``Serializer`` or ``ModelSerializer``
 here: a body naming a field the endpoint does not take is answered 400 with a message on that
 name (a misspelt ``serverity`` used to be dropped without a word, and the incident recorded
-without its severity). Serializers of query strings derive from ``QuerySerializer``, which
-refuses nothing: a query string also carries the cursor, page size, ordering, format and the
-list's filters.
+without its severity). Every API view derives from a view base here (``APIView``,
+``GenericViewSet``, ``ReadOnlyModelViewSet``, ``ModelViewSet``): a GET naming a query parameter
+the endpoint does not take is answered 400 the same way (see "Query parameters" below).
+Serializers of query strings derive from ``QuerySerializer``; the view declares them in its
+``extend_schema(parameters=[…])``, which is how the check knows their names.
 
 A model serializer that renders pages of rows adds ``FastRepresentation``, which compiles its
 rendering once per class from the declared fields (see "Fast representation" below). CRUD
@@ -23,11 +25,11 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.http import QueryDict
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import fields as drf_fields
-from rest_framework import relations, serializers, viewsets
+from rest_framework import relations, serializers, views, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
@@ -44,20 +46,41 @@ def absolute_url(request, name: str, *args) -> str:
     return request.build_absolute_uri(path) if request is not None else path
 
 
-def unknown_field_errors(names: Iterable[str], accepted: Iterable[str]) -> dict[str, list[str]]:
-    """A message for each unknown name: the accepted name it is closest to, or the whole list."""
+def unknown_field_errors(
+    names: Iterable[str], accepted: Iterable[str], *, noun: str = "field"
+) -> dict[str, list[str]]:
+    """A message for each unknown name: the accepted name it is closest to, or the whole list.
+    ``noun`` says what the names are: body fields, or query parameters."""
     accepted = list(accepted)
     errors = {}
     for name in names:
-        close = difflib.get_close_matches(str(name), accepted, n=1, cutoff=0.75)
-        if close:
-            message = f'Unknown field; did you mean "{close[0]}"?'
+        meant = closest_name(str(name), accepted)
+        if meant is not None:
+            message = f'Unknown {noun}; did you mean "{meant}"?'
         elif accepted:
-            message = f"Unknown field. This request takes: {', '.join(accepted)}."
+            message = f"Unknown {noun}. This request takes: {', '.join(accepted)}."
         else:
-            message = "Unknown field. This request takes no fields."
+            message = f"Unknown {noun}. This request takes no {noun}s."
         errors[str(name)] = [message]
     return errors
+
+
+def closest_name(name: str, accepted: list[str]) -> str | None:
+    """The accepted name ``name`` most likely stands for: a near spelling (``serverity``), else
+    the one name with the same words in another order (``min_score`` for ``score_min``), else
+    the one name with these words and more (``overdue`` for ``report_overdue``): the names a
+    renamed filter or field had before."""
+    close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    words = frozenset(name.split("_")) - {""}
+    if not words:
+        return None
+    for fits in (words.__eq__, words.__lt__):
+        candidates = [other for other in accepted if fits(frozenset(other.split("_")))]
+        if len(candidates) == 1:
+            return candidates[0]
+    return None
 
 
 def unknown_keys(data, known: Iterable[str]) -> list[str]:
@@ -103,7 +126,9 @@ class ModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
 
 
 class QuerySerializer(serializers.Serializer):
-    """A query string's parameters; names it does not declare are left to the list's filters."""
+    """A query string's parameters, read by a view itself. The view names it in
+    ``extend_schema(parameters=[…])``: the schema documents its fields from there, and the
+    view base refuses any other name (besides the list's filters, cursor and ``format``)."""
 
 
 class NoBodySerializer(Serializer):
@@ -350,6 +375,98 @@ def _drf(name: str) -> Callable:
     return get
 
 
+# --- Query parameters ----------------------------------------------------------------------------
+# A GET says what it wants in its query string. A name the endpoint does not read used to be
+# dropped, and a client still sending a filter's old name (``?serious=true`` once it became
+# ``is_serious``) or a misspelt one (``?severty=SEV1``) got the whole list and acted on it. So
+# every API view refuses such a name: 400 with a message on it, before anything is computed.
+#
+# What an endpoint takes is what its OpenAPI operation documents, as drf-spectacular derives it:
+# the filterset's filters, the ordering parameter and the paginator's (cursor, page size) on
+# lists, and the ``extend_schema`` parameters (a ``QuerySerializer``'s fields, an
+# ``OpenApiParameter``) of views that read parameters themselves; plus ``format``, DRF's choice
+# of renderer. Derived, not listed, so the schema and the check cannot disagree
+# (``tests/governance/test_query_parameters.py`` walks the schema to hold them together). The
+# operation is worked out once per endpoint and process, the way ``manage.py spectacular`` does;
+# a request then costs a dictionary lookup and a set test per parameter.
+
+_QUERY_METHODS = frozenset({"GET", "HEAD"})
+
+# (URL callback, method) -> the documented names, or None for an operation left out of the schema.
+_documented_by_endpoint: dict[tuple[Callable, str], frozenset[str] | None] = {}
+
+
+def documented_query_parameters(request) -> frozenset[str] | None:
+    """The query parameters the OpenAPI operation answering ``request`` documents (``None`` if
+    the schema leaves the operation out)."""
+    match = request.resolver_match or resolve(request.path_info)
+    method = "GET" if request.method == "HEAD" else request.method
+    key = (match.func, method)
+    try:
+        return _documented_by_endpoint[key]
+    except KeyError:
+        documented = _documented_by_endpoint[key] = _operation_query_parameters(match, method)
+        return documented
+
+
+def _operation_query_parameters(match, method: str) -> frozenset[str] | None:
+    """The operation's query parameters, built as the schema generator builds it: a view made
+    from the URL's callback (its action's ``extend_schema`` applied) and a mock request."""
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.plumbing import ComponentRegistry
+    from drf_spectacular.settings import spectacular_settings
+
+    generator = SchemaGenerator()
+    path = "/" + generator.endpoint_inspector_cls().get_path_from_regex(match.route).lstrip("/")
+    with GENERATOR_STATS.silence():  # what it would warn about, the schema command reports
+        view = generator.create_view(match.func, method)
+        view.request = spectacular_settings.GET_MOCK_REQUEST(method, path, view, None)
+        operation = view.schema.get_operation(path, match.route, "", method, ComponentRegistry())
+    if operation is None:
+        return None
+    return frozenset(p["name"] for p in operation.get("parameters", ()) if p["in"] == "query")
+
+
+def refuse_unknown_query_parameters(request) -> None:
+    """400 naming each query parameter the endpoint does not take, with the one meant or the
+    list of those it takes."""
+    documented = documented_query_parameters(request)
+    if documented is None:
+        return
+    renderer_choice = api_settings.URL_FORMAT_OVERRIDE
+    unknown = [name for name in request.query_params if name not in documented and name != renderer_choice]
+    if unknown:
+        raise ValidationError(unknown_field_errors(unknown, sorted(documented), noun="query parameter"))
+
+
+class RefuseUnknownQueryParametersMixin:
+    """Answers a GET (or HEAD) with a query parameter the endpoint does not take with 400, after
+    authentication and permissions and before the view runs."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Without a GET handler the request is answered 405 next.
+        if request.method in _QUERY_METHODS and hasattr(self, "get"):
+            refuse_unknown_query_parameters(request)
+
+
+class APIView(RefuseUnknownQueryParametersMixin, views.APIView):
+    """An API endpoint that is not a viewset."""
+
+
+class GenericViewSet(RefuseUnknownQueryParametersMixin, viewsets.GenericViewSet):
+    """A viewset that picks its actions from ``rest_framework.mixins``."""
+
+
+class ReadOnlyModelViewSet(RefuseUnknownQueryParametersMixin, viewsets.ReadOnlyModelViewSet):
+    """A list and a detail."""
+
+
+class ModelViewSet(RefuseUnknownQueryParametersMixin, viewsets.ModelViewSet):
+    """A list, a detail and the writes."""
+
+
 # --- Viewsets ------------------------------------------------------------------------------------
 
 
@@ -367,7 +484,7 @@ def crud_summaries(one: str, plural: str, **overrides: str) -> dict:
     return {action: extend_schema(summary=text) for action, text in summaries.items()}
 
 
-class ServiceModelViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
+class ServiceModelViewSet(IdempotentPostMixin, ModelViewSet):
     """CRUD whose reads go through ``visible_to(user)`` and whose writes call services.
 
     Subclasses name their services; ``write_kwargs`` splits validated data into the keyword

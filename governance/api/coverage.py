@@ -1,10 +1,9 @@
 """Coverage of a framework for the organisation, a team or a system."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from governance.api import base
 from governance.models import Framework, Requirement
@@ -37,20 +36,14 @@ def resolve_framework(code: str, version: str | None) -> Framework:
     return framework
 
 
-class CoverageView(APIView):
+class CoverageView(base.APIView):
     """``GET /api/v1/coverage/?framework=…[&version=…][&team=…|&system=…][&state=…]``."""
 
     queryset = Requirement.objects.all()  # role permission: view requirements
 
     @extend_schema(
         summary="Coverage of a framework for the organisation, a team or a system",
-        parameters=[
-            OpenApiParameter("framework", OpenApiTypes.STR, required=True),
-            OpenApiParameter("version", OpenApiTypes.STR),
-            OpenApiParameter("team", OpenApiTypes.STR),
-            OpenApiParameter("system", OpenApiTypes.STR),
-            OpenApiParameter("state", OpenApiTypes.STR, enum=list(STATES)),
-        ],
+        parameters=[CoverageQuerySerializer],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):

@@ -57,6 +57,11 @@ def doc_excludes() -> list[type]:
         base.QuerySerializer,
         base.BuiltFieldsCache,
         base.FastRepresentation,
+        base.RefuseUnknownQueryParametersMixin,
+        base.APIView,
+        base.GenericViewSet,
+        base.ReadOnlyModelViewSet,
+        base.ModelViewSet,
         base.ServiceModelViewSet,
         idempotency.IdempotentPostMixin,
     ]

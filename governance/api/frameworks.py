@@ -12,7 +12,7 @@ import django_filters
 from django.db.models import Count, F, Prefetch, Q
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 
 from governance import choices
 from governance.api import base
@@ -65,7 +65,7 @@ class FrameworkPagination(StableCursorPagination):
     list=extend_schema(summary="List frameworks"),
     retrieve=extend_schema(summary="Get a framework"),
 )
-class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
+class FrameworkViewSet(base.ReadOnlyModelViewSet):
     """Standards, regulations and profiles, one row per version, with their requirement counts."""
 
     queryset = Framework.objects.all()
@@ -251,7 +251,7 @@ class RequirementPagination(StableCursorPagination):
     list=extend_schema(summary="List requirements of the framework catalogs"),
     retrieve=extend_schema(summary="Get a requirement with its children, mappings and controls"),
 )
-class RequirementViewSet(viewsets.ReadOnlyModelViewSet):
+class RequirementViewSet(base.ReadOnlyModelViewSet):
     """Requirements of every framework: functions, clauses, controls, articles, …"""
 
     queryset = Requirement.objects.all()

@@ -12,7 +12,7 @@ import django_filters
 from django.db import transaction
 from django.db.models import F
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -68,13 +68,14 @@ def _effective(kind: str, preference: NotificationPreference | None) -> dict:
     retrieve=extend_schema(summary="Your preference for one kind of notification"),
     update=extend_schema(summary="Set your channels and digest for one kind of notification"),
 )
-class NotificationPreferenceViewSet(viewsets.GenericViewSet):
+class NotificationPreferenceViewSet(base.GenericViewSet):
     """Each caller's own channels per kind of notification. Without a choice of yours the default
     channels apply (e-mail and in the admin), as the list shows with ``default: true``."""
 
     queryset = NotificationPreference.objects.all()
     serializer_class = PreferenceSerializer
     pagination_class = None
+    filter_backends = []  # one row per kind, in the kinds' order: nothing to filter or order by
     lookup_field = "kind"
     lookup_value_regex = "[a-z0-9_]+"
     http_method_names = ["get", "put", "head", "options"]
@@ -194,7 +195,7 @@ class SecretShownOnceMixin:
         create="Add a webhook endpoint; the response carries its signing secret, once",
     )
 )
-class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, viewsets.ModelViewSet):
+class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, base.ModelViewSet):
     """URLs that receive notifications as signed JSON POSTs (``Verity-Signature``). Each person
     manages their own endpoints; officers see and manage all of them."""
 
@@ -320,7 +321,7 @@ class InboxPermission(RoleAndScopePermission):
     list=extend_schema(summary="Your in-app notifications, newest first"),
     retrieve=extend_schema(summary="One of your in-app notifications"),
 )
-class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
+class NotificationViewSet(IdempotentPostMixin, base.ReadOnlyModelViewSet):
     """The caller's own notifications in the admin's inbox (channel ``in_app``)."""
 
     queryset = Notification.objects.all()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -103,7 +103,7 @@ class EvidencePackRequestSerializer(base.Serializer):
         return systems
 
 
-class EvidencePackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class EvidencePackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, base.GenericViewSet):
     """Evidence packs: ZIPs of the register that verify offline with their own ``verify.py``."""
 
     queryset = EvidencePack.objects.all()

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_filters.widgets import BooleanWidget
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import exceptions, serializers, viewsets
+from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -207,7 +207,7 @@ _DECISION_ERRORS = (
     list=extend_schema(summary="List the reviews of the systems visible to you, soonest due first"),
     retrieve=extend_schema(summary="Get a review"),
 )
-class ReviewViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
+class ReviewViewSet(IdempotentPostMixin, base.ReadOnlyModelViewSet):
     """Periodic and material-change reviews of AI systems. Engineers see their teams' systems'
     reviews; officers take reviews on, complete and waive them; auditors read."""
 

@@ -15,7 +15,8 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
+
+from governance.api import base
 
 API_PREFIX = "api/v1/"
 
@@ -57,7 +58,7 @@ def api_endpoints() -> dict[str, str]:
     return dict(sorted((route.removeprefix(API_PREFIX).rstrip("/"), route) for route in routes))
 
 
-class ApiRootView(APIView):
+class ApiRootView(base.APIView):
     """The API's index. Public, like the schema: it lists addresses, not data."""
 
     permission_classes = [AllowAny]

@@ -17,11 +17,10 @@ from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from governance.api import base
 from governance.api.idempotency import IdempotentPostMixin
@@ -224,7 +223,7 @@ class _IgnoreFormatParameter(BaseContentNegotiation):
 # --- Views ----------------------------------------------------------------------------------------
 
 
-class SoAStatementView(APIView):
+class SoAStatementView(base.APIView):
     """The current Statement of Applicability for the organisation or one AI system."""
 
     queryset = SoAVersion.objects.all()
@@ -255,7 +254,7 @@ class SoAStatementView(APIView):
         )
 
 
-class SoAExportView(APIView):
+class SoAExportView(base.APIView):
     """The current statement as a CSV or JSON download."""
 
     queryset = SoAVersion.objects.all()
@@ -297,7 +296,7 @@ def export_response(rows, *, framework: Framework, system: AISystem | None, kind
     return response
 
 
-class SoAApplicabilityView(APIView):
+class SoAApplicabilityView(base.APIView):
     """Decide whether an Annex A control applies (officers)."""
 
     queryset = Applicability.objects.all()
@@ -341,7 +340,7 @@ def _decision_data(decision: Applicability, framework: Framework, requirement: R
     }
 
 
-class SoAApproveView(IdempotentPostMixin, APIView):
+class SoAApproveView(IdempotentPostMixin, base.APIView):
     """Approve the current statement as the scope's next version (officers)."""
 
     queryset = SoAVersion.objects.all()
@@ -384,7 +383,7 @@ class SoAVersionPagination(StableCursorPagination):
     list=extend_schema(summary="List approved Statement of Applicability versions"),
     retrieve=extend_schema(summary="Get an approved Statement of Applicability version"),
 )
-class SoAVersionViewSet(viewsets.ReadOnlyModelViewSet):
+class SoAVersionViewSet(base.ReadOnlyModelViewSet):
     """Approved, frozen statements; system statements follow the system's visibility."""
 
     queryset = SoAVersion.objects.all()

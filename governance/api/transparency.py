@@ -20,7 +20,7 @@ from decimal import Decimal
 import django_filters
 from django.db.models import Count, F, Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -127,7 +127,7 @@ class IndicatorSetFilter(django_filters.FilterSet):
         summary="Get an indicator set with its indicators grouped by domain and subdomain"
     ),
 )
-class IndicatorSetViewSet(viewsets.ReadOnlyModelViewSet):
+class IndicatorSetViewSet(base.ReadOnlyModelViewSet):
     """Indicator sets are catalog data loaded by ``manage.py load_catalogs``; each carries its
     source, licence and attribution, to be shown wherever its data appear."""
 
@@ -343,7 +343,7 @@ _WRITE_ERRORS = (
     list=extend_schema(summary="List transparency assessments visible to you, latest first"),
     retrieve=extend_schema(summary="Get an assessment with its answers and score breakdown"),
 )
-class TransparencyAssessmentViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
+class TransparencyAssessmentViewSet(IdempotentPostMixin, base.ReadOnlyModelViewSet):
     """Assessments of AI models (foundation-model sets, shared like the model catalogue) and of AI
     systems (the deployment set, scoped to the system's team). Score = weighted satisfied over
     applicable indicators, in points and per cent."""

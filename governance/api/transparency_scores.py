@@ -10,7 +10,7 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import exceptions, serializers, viewsets
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -129,7 +129,8 @@ class HistoryQuerySerializer(base.QuerySerializer):
         required=False,
         min_value=1,
         max_value=MAX_HISTORY_POINTS,
-        help_text=f"History points a response, 1 to {MAX_HISTORY_POINTS} (default).",
+        help_text=f"History points a response, 1 to {MAX_HISTORY_POINTS} (default); follow history_next "
+        "for the rest.",
     )
 
     def validate(self, data):
@@ -140,14 +141,7 @@ class HistoryQuerySerializer(base.QuerySerializer):
 
 
 _HISTORY_PARAMETERS = [
-    OpenApiParameter("since", OpenApiTypes.DATE, description="History: assessed on or after this date."),
-    OpenApiParameter("until", OpenApiTypes.DATE, description="History: assessed on or before this date."),
-    OpenApiParameter(
-        "limit",
-        OpenApiTypes.INT,
-        description=f"History points a response, 1 to {MAX_HISTORY_POINTS} (default); "
-        "follow history_next for the rest.",
-    ),
+    HistoryQuerySerializer,
     OpenApiParameter("cursor", OpenApiTypes.STR, description="From history_next."),
 ]
 
@@ -163,7 +157,7 @@ _HISTORY_PARAMETERS = [
         responses={200: {"type": "object"}},
     ),
 )
-class TransparencyScoreViewSet(viewsets.ReadOnlyModelViewSet):
+class TransparencyScoreViewSet(base.ReadOnlyModelViewSet):
     """A system's transparency score combines its latest final deployment-set assessment (0.7) with
     the latest final foundation-model assessments of the models it uses (0.3), or whichever part
     exists; ``basis`` says which. Systems with no score are left out of the ranking, and so are

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.routers import SimpleRouter
 
 from governance.api import base
@@ -133,7 +133,7 @@ class ReferenceIncidentPagination(StableCursorPagination):
     list=extend_schema(summary="List or search public reference incidents (AI Incident Database)"),
     retrieve=extend_schema(summary="Get a public reference incident with its classifications"),
 )
-class ReferenceIncidentViewSet(viewsets.ReadOnlyModelViewSet):
+class ReferenceIncidentViewSet(base.ReadOnlyModelViewSet):
     """Public incidents from the AI Incident Database (CC BY-SA 4.0), with their MIT AI Risk
     Repository and CSET v1 classifications, for comparison and linking. Every role reads them."""
 

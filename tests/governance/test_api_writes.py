@@ -540,12 +540,6 @@ def test_it_names_an_unknown_field_of_the_run_part_and_an_unknown_part_of_an_upl
     }
 
 
-def test_it_leaves_query_parameters_it_does_not_know_to_the_lists(client, world):
-    assert client.get("/api/v1/incidents/?colour=red&page_size=5").status_code == 200
-    assert client.get("/api/v1/hallucination-trends/?system=target&colour=red").status_code == 200
-    assert client.get(f"/api/v1/incidents/{world.incident.reference}/similar/?colour=red").status_code == 200
-
-
 def test_it_refuses_a_body_on_an_action_that_takes_none(client, world):
     response = client.post(f"/api/v1/reviews/{world.review.pk}/start/", {"note": "mine"}, format="json")
     assert response.status_code == 400

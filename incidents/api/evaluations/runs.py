@@ -277,12 +277,12 @@ class EvaluationRunViewSet(ServiceModelViewSet):
         summary="A run's per-sample results, in upload order",
         responses=EvaluationSampleSerializer(many=True),
     )
-    @action(detail=True, methods=["get"])
+    # Its own order and paginator; none of the run list's filters or ``ordering``.
+    @action(detail=True, methods=["get"], pagination_class=SamplePagination, filter_backends=[])
     def samples(self, request, pk=None):
         run = self.get_object()
-        paginator = SamplePagination()
-        page = paginator.paginate_queryset(run.sample_results.all(), request, view=None)
-        return paginator.get_paginated_response(EvaluationSampleSerializer(page, many=True).data)
+        page = self.paginate_queryset(run.sample_results.all())
+        return self.get_paginated_response(EvaluationSampleSerializer(page, many=True).data)
 
 
 def _first_message(exc: DjangoValidationError) -> str:

@@ -14,7 +14,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from governance.api import base
 from incidents import choices
@@ -33,8 +32,12 @@ class TrendQuerySerializer(base.QuerySerializer):
     points (``MAX_TREND_POINTS``) a response, oldest first; ``next`` links to the rest."""
 
     system = serializers.CharField(max_length=80, help_text="The AI system's slug or id.")
-    model_version = serializers.CharField(max_length=200, required=False, default=None)
-    benchmark = serializers.CharField(max_length=200, required=False, default=None)
+    model_version = serializers.CharField(
+        max_length=200, required=False, default=None, help_text="Only this model version."
+    )
+    benchmark = serializers.CharField(
+        max_length=200, required=False, default=None, help_text="Only runs on this benchmark."
+    )
     since = serializers.DateTimeField(
         required=False, default=None, help_text="Only runs created at or after this time (ISO 8601)."
     )
@@ -81,12 +84,7 @@ def resolve_system(value: str, context: dict):
 # --- Views ---------------------------------------------------------------------------------------
 
 
-_SYSTEM_PARAMETER = OpenApiParameter(
-    "system", OpenApiTypes.STR, required=True, description="AI system slug or id."
-)
-
-
-class _TrendView(APIView):
+class _TrendView(base.APIView):
     # Read access to runs is what the trends need (the permission class reads the model).
     queryset = EvaluationRun.objects.all()
     pagination_class = None
@@ -118,18 +116,7 @@ class HallucinationTrendView(_TrendView):
         "links to the following points, null on the last page. 400 with field messages for a bad "
         "window or limit.",
         parameters=[
-            _SYSTEM_PARAMETER,
-            OpenApiParameter("model_version", OpenApiTypes.STR, description="Only this model version."),
-            OpenApiParameter("benchmark", OpenApiTypes.STR, description="Only runs on this benchmark."),
-            OpenApiParameter(
-                "since", OpenApiTypes.DATETIME, description="Only runs created at or after this time."
-            ),
-            OpenApiParameter(
-                "until", OpenApiTypes.DATETIME, description="Only runs created before this time."
-            ),
-            OpenApiParameter(
-                "limit", OpenApiTypes.INT, description=f"Points a response, 1 to {MAX_TREND_POINTS}."
-            ),
+            TrendQuerySerializer,
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From next."),
         ],
         responses={200: OpenApiTypes.OBJECT},
@@ -164,18 +151,7 @@ class HallucinationTrendView(_TrendView):
 class HallucinationCompareView(_TrendView):
     @extend_schema(
         summary="Compare two model versions' hallucination rates on a benchmark (two-proportion test)",
-        parameters=[
-            _SYSTEM_PARAMETER,
-            OpenApiParameter("benchmark", OpenApiTypes.STR, required=True),
-            OpenApiParameter("a", OpenApiTypes.STR, required=True, description="The baseline version."),
-            OpenApiParameter("b", OpenApiTypes.STR, required=True, description="The version compared."),
-            OpenApiParameter(
-                "rate_basis",
-                OpenApiTypes.STR,
-                enum=choices.RateBasis.values,
-                description="Only runs with this basis; needed when the runs use more than one.",
-            ),
-        ],
+        parameters=[CompareQuerySerializer],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):

@@ -303,7 +303,9 @@ class AuthorityReportSerializer(base.Serializer):
 
 
 class SimilarQuerySerializer(base.QuerySerializer):
-    limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=50, default=10, help_text="At most this many of each (1–50)."
+    )
 
 
 class SimilarInternalSerializer(base.Serializer):

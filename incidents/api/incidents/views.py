@@ -36,6 +36,9 @@ from incidents.services import corrective, lifecycle, references
 from incidents.services import incidents as incident_services
 
 # --- Pagination ---------------------------------------------------------------------------------
+# An incident's nested lists (timeline, corrective actions) page in their own order and take none
+# of the incident list's filters or ``ordering``: their actions say so (``filter_backends=[]``),
+# and so the schema documents, and the view base accepts, only their cursor and page size.
 
 
 class TimelinePagination(StableCursorPagination):
@@ -44,12 +47,6 @@ class TimelinePagination(StableCursorPagination):
 
 class CorrectiveActionPagination(StableCursorPagination):
     ordering = ("created_at", "id")
-
-
-def _paginated(paginator, queryset, request, serializer_class):
-    # No view: the incident list's ``?ordering=`` must not reorder a nested list.
-    page = paginator.paginate_queryset(queryset, request, view=None)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 # --- Views --------------------------------------------------------------------------------------
@@ -100,6 +97,11 @@ class IncidentViewSet(ServiceModelViewSet):
         if isinstance(exc, lifecycle.InvalidTransition) and isinstance(response.data, dict):
             response.data["allowed"] = exc.allowed
         return response
+
+    def _page(self, queryset, serializer_class) -> Response:
+        """One page of a nested list, through the action's paginator."""
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
 
     def _render(self, incident, *, code=status.HTTP_200_OK) -> Response:
         """The incident after a write, read again with its clock states as of now."""
@@ -168,7 +170,7 @@ class IncidentViewSet(ServiceModelViewSet):
         request=CommentSerializer,
         responses={201: TimelineEntrySerializer},
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=TimelinePagination, filter_backends=[])
     def timeline(self, request, reference=None):
         incident = self.get_object()
         if request.method == "POST":
@@ -178,7 +180,7 @@ class IncidentViewSet(ServiceModelViewSet):
                 actor=request.user, incident=incident, body=body.validated_data["body"]
             )
             return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
-        return _paginated(TimelinePagination(), incident.timeline.all(), request, TimelineEntrySerializer)
+        return self._page(incident.timeline.all(), TimelineEntrySerializer)
 
     @extend_schema(
         methods=["GET"],
@@ -192,7 +194,13 @@ class IncidentViewSet(ServiceModelViewSet):
         request=CorrectiveActionSerializer,
         responses={201: CorrectiveActionSerializer},
     )
-    @action(detail=True, methods=["get", "post"], url_path="corrective-actions")
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="corrective-actions",
+        pagination_class=CorrectiveActionPagination,
+        filter_backends=[],
+    )
     def corrective_actions(self, request, reference=None):
         incident = self.get_object()
         if request.method == "POST":
@@ -203,7 +211,7 @@ class IncidentViewSet(ServiceModelViewSet):
             )
             return Response(CorrectiveActionSerializer(created).data, status=status.HTTP_201_CREATED)
         actions = incident.corrective_actions.select_related("owner", "verified_by")
-        return _paginated(CorrectiveActionPagination(), actions, request, CorrectiveActionSerializer)
+        return self._page(actions, CorrectiveActionSerializer)
 
     @extend_schema(
         summary="Update a corrective action",
@@ -281,9 +289,7 @@ class IncidentViewSet(ServiceModelViewSet):
 
     @extend_schema(
         summary="Incidents like this one: internal ones visible to you and public AIID ones",
-        parameters=[
-            OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many of each (1–50).")
-        ],
+        parameters=[SimilarQuerySerializer],
         responses={200: SimilarSerializer},
     )
     @action(detail=True, methods=["get"])
