@@ -26,10 +26,11 @@ The rules
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.expressions import RawSQL
 
@@ -190,6 +191,38 @@ class _CompiledState(RawSQL):
         # Django writes a relabelled alias (U0, T2) unquoted, so PostgreSQL folds it; so must we.
         clone.sql = self.sql.replace(f'"{table}".', f"{change_map[table]}.")
         return clone
+
+
+def read_states(incident, now: datetime) -> None:
+    """Set the clock states at ``now`` on one incident held in memory (just written), from the
+    same compiled SQL evaluated over its own values: one short statement, no table read."""
+    attributes, sql = _states_over_values()
+    params = [_at(now, param) for _, compiled in _compiled_states().values() for param in compiled]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *(getattr(incident, name) for name in attributes)])
+        states = cursor.fetchone()
+    for name, state in zip(_compiled_states(), states, strict=True):
+        setattr(incident, name, state)
+
+
+@functools.cache
+def _states_over_values() -> tuple[tuple[str, ...], str]:
+    """The compiled states as one SELECT over a VALUES row standing in for the incident's table:
+    the columns they read, each cast to its column type (a NULL would otherwise be text)."""
+    from incidents.models import Incident
+
+    table = Incident._meta.db_table
+    compiled = _compiled_states()
+    columns = tuple(
+        dict.fromkeys(re.findall(rf'"{table}"\."(\w+)"', " ".join(sql for sql, _ in compiled.values())))
+    )
+    fields = {field.column: field for field in Incident._meta.concrete_fields}
+    casts = ", ".join(f"%s::{fields[column].db_type(connection)}" for column in columns)
+    sql = (
+        f"SELECT {', '.join(sql for sql, _ in compiled.values())}"
+        f' FROM (VALUES ({casts})) AS "{table}" ({", ".join(columns)})'
+    )
+    return tuple(fields[column].attname for column in columns), sql
 
 
 def _at(now: datetime, param):

@@ -103,8 +103,13 @@ def require_officer(actor: User, what: str) -> None:
 
 
 def lock_incident(incident: Incident) -> Incident:
-    """The incident's row, locked until the transaction ends, with its system loaded."""
-    return Incident.objects.select_for_update(of=("self",)).select_related("system").get(pk=incident.pk)
+    """The incident's row, locked until the transaction ends, with the objects it shows loaded
+    (system, team, reporter, original of a duplicate), so the answer to a write reads no more."""
+    return (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("system", "team", "reporter", "duplicate_of")
+        .get(pk=incident.pk)
+    )
 
 
 def validate_incident(incident: Incident) -> None:
@@ -163,7 +168,8 @@ def require_model_of_system(model: AIModel | None, system: AISystem) -> None:
 
 
 def _existing_external(team_id: int, source: str, external_id: str) -> Incident | None:
-    return Incident.objects.filter(team_id=team_id, source=source, external_id=external_id).first()
+    found = Incident.objects.filter(team_id=team_id, source=source, external_id=external_id)
+    return found.select_related("system", "team", "reporter", "duplicate_of").first()
 
 
 def _allocate_reference(now: datetime) -> str:

@@ -366,3 +366,28 @@ def test_it_filters_on_a_clock_state_inside_a_subquery(team_a):
     IncidentFactory(**SERIOUS, report_due_at=NOW + 3 * D)
     inner = Incident.objects.with_clocks(NOW).filter(report_state="overdue").values("pk")
     assert list(Incident.objects.filter(pk__in=inner).values_list("pk", flat=True)) == [overdue.pk]
+
+
+@pytest.mark.django_db
+def test_it_reads_one_written_incidents_states_as_the_annotations_give_them(team_a):
+    from incidents import clock_rules
+
+    system = AISystemFactory(owning_team=team_a)
+    made = [
+        IncidentFactory(
+            system=system,
+            status=case.status,
+            **case.fields,
+            **{name: NOW + offset for name, offset in case.times.items()},
+        )
+        for case in CASES
+    ]
+    annotated = {row.pk: row for row in Incident.objects.with_clocks(NOW)}
+    for incident in made:
+        clock_rules.read_states(incident, NOW)
+        expected = annotated[incident.pk]
+        assert (incident.respond_state, incident.resolve_state, incident.report_state) == (
+            expected.respond_state,
+            expected.resolve_state,
+            expected.report_state,
+        )

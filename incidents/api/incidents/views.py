@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import NewestFirstPagination, StableCursorPagination
-from incidents import choices
+from incidents import choices, clock_rules
 from incidents.api.incidents.filters import IncidentFilter
 from incidents.api.incidents.serializers import (
     REFERENCE_PATTERN,
@@ -104,8 +104,8 @@ class IncidentViewSet(ServiceModelViewSet):
         return self.get_paginated_response(serializer_class(page, many=True).data)
 
     def _render(self, incident, *, code=status.HTTP_200_OK) -> Response:
-        """The incident after a write, read again with its clock states as of now."""
-        incident = self._readable(Incident.objects.filter(pk=incident.pk)).get()
+        """The incident after a write, as the service left it, with its clock states as of now."""
+        clock_rules.read_states(incident, timezone.now())
         return Response(IncidentSerializer(incident, context=self.get_serializer_context()).data, status=code)
 
     @extend_schema(
