@@ -57,6 +57,20 @@ CLASSIFICATION_FIELDS = (
 )
 """How an incident is classified: the harm, the MIT AI risk domain, who was affected, the sector."""
 
+REPORTED_FIELDS = (
+    "system",
+    "model",
+    "title",
+    "description",
+    "occurred_at",
+    "detected_at",
+    "became_aware_at",
+    "external_id",
+    "severity",
+    *CLASSIFICATION_FIELDS,
+)
+"""What a report of a new incident may set (the API's POST); the rest is Verity's to fill in."""
+
 UPDATABLE_FIELDS = ("title", "description", "severity", *CLASSIFICATION_FIELDS, "model")
 """What a change to a reported incident may set (the API's PATCH, the admin's change form); the
 status changes through the lifecycle, and the system and the reported times never change."""

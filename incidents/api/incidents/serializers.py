@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from governance.api import base
-from governance.api.base import FastRepresentation
+from governance.api.base import FastRepresentation, read_only_except
 from governance.api.fields import AnnotatedNameField
 from governance.models import AIModel, User
 from governance.models.inventory import PEOPLE
@@ -124,25 +124,7 @@ class IncidentSerializer(FastRepresentation, base.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "reference",
-            "source",
-            "status",
-            "is_serious",
-            "serious_grounds",
-            "widespread_infringement",
-            "report_due_at",
-            "report_due_rule",
-            "initial_report_sent_at",
-            "complete_report_sent_at",
-            "authority_reference",
-            "respond_by",
-            "resolve_by",
-            "responded_at",
-            "resolved_at",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = read_only_except(fields, incident_services.REPORTED_FIELDS)
         extra_kwargs = {
             "detected_at": {
                 "required": False,
