@@ -7,6 +7,7 @@ database triggers.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 
@@ -262,9 +263,15 @@ def update_model(*, actor: User, model: AIModel, changes: Mapping[str, object]) 
 def delete_model(*, actor: User, model: AIModel) -> None:
     """Delete a model from the catalogue; refused while any system still uses it."""
     require_permission(actor, "delete_aimodel")
-    delete_unless_protected(
-        model,
-        lambda links: (
-            f"The model is still used by: {', '.join(sorted({link.system.slug for link in links}))}."
-        ),
+    delete_unless_protected(model, _still_using_the_model)
+
+
+def _still_using_the_model(protected: set) -> str:
+    """The systems linked to a model, then a count of each other kind of row that refers to it
+    (transparency assessments, incidents, evaluation runs, …)."""
+    systems = sorted({row.system.slug for row in protected if isinstance(row, SystemModel)})
+    others = Counter(
+        str(row._meta.verbose_name_plural) for row in protected if not isinstance(row, SystemModel)
     )
+    users = [*systems, *(f"{count} {kind}" for kind, count in sorted(others.items()))]
+    return f"The model is still used by: {', '.join(users)}."

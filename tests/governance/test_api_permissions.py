@@ -103,6 +103,17 @@ def test_it_answers_409_when_deleting_a_model_in_use(api_as, officer, system_a):
     assert AIModel.objects.filter(pk=link.model_id).exists()
 
 
+def test_it_answers_409_naming_what_still_uses_a_model_assessed_for_transparency(api_as, officer, system_a):
+    from tests.factories import SystemModelFactory, TransparencyAssessmentFactory
+
+    link = SystemModelFactory(system=system_a)
+    TransparencyAssessmentFactory(system=None, model=link.model)
+    response = api_as(officer).delete(f"/api/v1/ai-models/{link.model_id}/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == "The model is still used by: system-a, 1 transparency assessments."
+    assert AIModel.objects.filter(pk=link.model_id).exists()
+
+
 def test_it_answers_409_when_deleting_a_team_that_owns_systems(api_as, officer, system_a):
     response = api_as(officer).delete("/api/v1/teams/team-a/")
     assert response.status_code == 409
