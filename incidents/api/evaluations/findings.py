@@ -27,6 +27,7 @@ from incidents.api.evaluations.uploads import TooLarge
 from incidents.api.fields import MAX_ID, SystemReferenceField, benchmark_field, system_ids
 from incidents.models import EvaluationRun, HallucinationFinding
 from incidents.services import evaluations as evaluation_services
+from incidents.services import findings as finding_services
 
 # Most findings one request may carry.
 MAX_FINDINGS_PER_REQUEST = evaluation_services.MAX_BULK_FINDINGS
@@ -135,7 +136,10 @@ class HallucinationFindingSerializer(FastRepresentation, base.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "status", "duplicate_of", "created_at", "updated_at"]
+        # What a post may set is the service's FINDING_FIELDS, under the API's names.
+        read_only_fields = base.read_only_except(
+            fields, {*finding_services.FINDING_FIELDS, "benchmark"} - {"benchmark_name"}
+        )
         extra_kwargs = {
             "model_name": {"required": False},
             "model_version": {"required": False},

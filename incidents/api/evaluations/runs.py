@@ -144,18 +144,10 @@ class EvaluationRunSerializer(FastRepresentation, base.ModelSerializer):
             "created_at",
             "sample_results",
         ]
-        read_only_fields = [
-            "id",
-            "rate_numerator",
-            "rate_denominator",
-            "hallucination_rate",
-            "interval_low",
-            "interval_high",
-            "limit_rate",
-            "exceeded_limit",
-            "has_samples",
-            "created_at",
-        ]
+        # What a post may set is the service's RUN_FIELDS, under the API's names.
+        read_only_fields = base.read_only_except(
+            fields, {*evaluation_services.RUN_FIELDS, "benchmark", "sample_results"} - {"benchmark_name"}
+        )
         extra_kwargs = {
             **{name: {"required": False} for name in COUNT_FIELDS},
             "samples": {"required": False, "help_text": "Samples in the run (omit with sample_results)."},
