@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from governance.choices import NotificationChannel, NotificationKind, NotificationStatus
 from governance.models import Notification, WebhookEndpoint
-from governance.services import webhooks
+from governance.services import pinned_http, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -150,17 +150,19 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def _send_webhook(notification: Notification) -> Outcome:
     endpoint = notification.endpoint
     if endpoint.disabled_at is not None or not endpoint.is_active:
         reason = endpoint.disabled_reason or "switched off by its owner"
         return _permanent(f"The webhook endpoint is disabled ({reason}).")
-    problem = webhooks.address_problem(endpoint.url)
-    if problem:
-        return _permanent(f"Not sent: {problem}", endpoint_refused=True)
+    try:
+        # Resolved and checked once; the request goes to this address, not to a fresh lookup.
+        address = webhooks.pinned_address(endpoint.url)
+    except webhooks.AddressRefused as refused:
+        if refused.unresolved:  # DNS failures pass; the next attempt looks the name up again
+            return _retry(f"Webhook not reached: {refused.message}")
+        return _permanent(f"Not sent: {refused.message}", endpoint_refused=True)
+    opener = pinned_http.pinned_opener(address, _NoRedirects)
     body = webhook_body(notification)
     request = urllib.request.Request(
         endpoint.url,
@@ -174,7 +176,7 @@ def _send_webhook(notification: Notification) -> Outcome:
         },
     )
     try:
-        with _opener.open(request, timeout=settings.VERITY_WEBHOOK_TIMEOUT_SECONDS) as response:
+        with opener.open(request, timeout=settings.VERITY_WEBHOOK_TIMEOUT_SECONDS) as response:
             response.read(1024)
             status = response.status
     except urllib.error.HTTPError as exc:

@@ -6,7 +6,8 @@ recorded when it gave up on it.
 
 An endpoint makes the server send requests where a user says, so its URL must name a public
 address: loopback, private, link-local (cloud metadata) and reserved addresses are refused, here
-and again by delivery at send time (a name may resolve elsewhere later).
+and again by delivery at send time (a name may resolve elsewhere later), which then connects to the
+very address it checked (``pinned_address``). Refusals never name the address a host resolved to.
 ``VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts this for development and tests; it is off with
 ``DJANGO_DEBUG=false`` unless set.
 """
@@ -33,22 +34,69 @@ CHANGEABLE = ("name", "url", "kinds", "is_active")
 SECRET_PREFIX = "whsec_"
 
 
+class AddressRefused(Exception):
+    """The server must not send to a URL; ``unresolved`` when its host did not resolve (which
+    may pass: delivery tries again later)."""
+
+    def __init__(self, message: str, *, unresolved: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.unresolved = unresolved
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:10.0.0.1 reaches 10.0.0.1
+    return address.is_global and not address.is_multicast
+
+
+def _host_and_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number or out of range
+        host = port = None
+    if parts.scheme not in ("http", "https") or not host:
+        raise AddressRefused("Give an http or https URL.")
+    return host, port or (443 if parts.scheme == "https" else 80)
+
+
+def pinned_address(url: str, *, resolve=None) -> str:
+    """The one address to send ``url``'s requests to: its host resolved once, with every address
+    it resolves to checked (unless settings allow private addresses).
+
+    Delivery connects to the returned address instead of resolving the name again, so a name
+    cannot pass this check and then point inside when the connection is made. ``resolve`` has
+    ``socket.getaddrinfo``'s signature (the default, looked up on each call). Raises
+    ``AddressRefused``; its message never names the addresses a host resolved to (they may be
+    internal).
+    """
+    host, port = _host_and_port(url)
+    try:
+        infos = (resolve or socket.getaddrinfo)(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):
+        infos = []
+    if not infos:
+        raise AddressRefused(f"The host {host!r} does not resolve.", unresolved=True)
+    if not settings.VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        for info in infos:
+            if not _is_public(ipaddress.ip_address(info[4][0].split("%", 1)[0])):
+                raise AddressRefused(
+                    f"The host {host!r} is not allowed: it does not resolve to a public address."
+                )
+    return infos[0][4][0]
+
+
 def address_problem(url: str) -> str | None:
     """Why the server must not send to ``url``, or None: not http(s), no host, a host that does
-    not resolve, or one that resolves to a non-public address (unless allowed by settings)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Give an http or https URL."
-    if settings.VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return None
+    not resolve, or one that resolves to a non-public address. Where settings allow private
+    addresses, only the form of the URL is checked (the name is looked up when sending)."""
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError, ValueError):
-        return f"The host {parts.hostname!r} does not resolve."
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global:
-            return f"The host {parts.hostname!r} resolves to {address}, which is not a public address."
+        _host_and_port(url)
+        if not settings.VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+            pinned_address(url)
+    except AddressRefused as refused:
+        return refused.message
     return None
 
 
