@@ -36,6 +36,7 @@ app.conf.beat_schedule = {
     "send-daily-digests": _every(900.0, "governance.tasks.send_digests"),
     "seal-audit-chain": _every(30.0, "governance.tasks.seal_audit_chain"),
     "anchor-audit-head": _every(300.0, "governance.tasks.anchor_audit_head"),
+    "sweep-evidence-packs": _every(60.0, "governance.tasks.sweep_evidence_packs"),
 }
 
 

@@ -247,6 +247,14 @@ VERITY_WEBHOOK_DISABLE_AFTER = env.int("VERITY_WEBHOOK_DISABLE_AFTER", default=5
 # Webhooks to loopback or private addresses: for development and tests only (see services/webhooks.py).
 VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 
+# --- Evidence pack builds (docs/deployment.md, "Evidence packs: builds, leases and the sweep") --
+# A build renews its lease every quarter of this; a lease not renewed for this long means the
+# worker died, and the pack sweep builds the pack again (up to VERITY_PACK_MAX_ATTEMPTS builds).
+VERITY_PACK_LEASE_SECONDS = env.float("VERITY_PACK_LEASE_SECONDS", default=60)
+VERITY_PACK_MAX_ATTEMPTS = env.int("VERITY_PACK_MAX_ATTEMPTS", default=3)
+# A pack still unfinished this long after its first build began is failed, with the reason.
+VERITY_PACK_BUILD_TIMEOUT_SECONDS = env.float("VERITY_PACK_BUILD_TIMEOUT_SECONDS", default=3600)
+
 # --- Audit chain anchors (docs/auditors-guide.md, "The audit chain") ------------------------
 # The chain head is published to every sink set here, so a rewrite inside the database shows.
 VERITY_AUDIT_ANCHOR_FILE = env.str(

@@ -12,6 +12,17 @@ class Conflict(Exception):
         self.field = field
 
 
+class Unavailable(Exception):
+    """Something the write needs (the task queue) cannot be reached, and nothing was written
+    (answered with 503 and ``Retry-After``)."""
+
+    def __init__(self, message: str, *, code: str, retry_after: int):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retry_after = retry_after
+
+
 class NotAllowed(Exception):
     """The actor may not perform this write (answered with 403)."""
 

@@ -25,6 +25,17 @@ def pytest_sessionfinish(session, exitstatus):
     stop_if_started_here(settings.VAR_DIR)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_sent_here_stay_here():
+    """Tasks that code under test sends from this process (a pack's build is sent before its
+    request commits) go to kombu's in-memory transport, never to the filesystem broker a local
+    ``make run`` reads in var/broker. Workers and servers the tests start name their own broker."""
+    from config.celery import app
+
+    app.conf.broker_url = "memory://"
+    app.conf.broker_transport_options = {}
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -6,7 +6,8 @@ deliveries) come back to it and not to some other worker sharing the Redis datab
 stop it, SIGKILL it and start another on the same queue.
 
 Several ``Worker`` objects given the same ``queue`` compete for its tasks, as workers of one
-deployment do.
+deployment do. ``Worker.on_filesystem(var_dir)`` runs one on kombu's filesystem transport in
+``var_dir/broker`` instead, as ``make run`` does.
 
 ``WebhookReceiver`` is an HTTP server on a free loopback port, in a thread of the test process,
 that records every request and answers as the test scripts it: a status, a delay, or holding the
@@ -53,11 +54,18 @@ def database_url() -> str:
 class Worker:
     """One worker process at a time on one queue; ``start()`` again after ``stop()`` or ``kill()``."""
 
-    def __init__(self, env: dict[str, str] | None = None, queue: str | None = None):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        queue: str | None = None,
+        *,
+        broker: str = REDIS_URL,
+        transport_options: dict | None = None,
+    ):
         self.queue = queue or f"test-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
-            "CELERY_BROKER_URL": REDIS_URL,
+            "CELERY_BROKER_URL": broker,
             "CELERY_RESULT_BACKEND": REDIS_URL,
             "DATABASE_URL": database_url(),
             "VERITY_TEST_QUEUE": self.queue,
@@ -65,8 +73,26 @@ class Worker:
         }
         # A queue only this worker consumes, to know when this very process is ready.
         self.own_queue = f"{self.queue}-{uuid.uuid4().hex[:6]}"
-        self.client = Celery("verity-test", broker=REDIS_URL, backend=REDIS_URL)
+        self.client = Celery("verity-test", broker=broker, backend=REDIS_URL)
+        self.client.conf.broker_transport_options = transport_options or {}
         self.proc: subprocess.Popen | None = None
+
+    @classmethod
+    def on_filesystem(cls, var_dir: Path, env: dict[str, str] | None = None, queue: str | None = None):
+        """A worker on the filesystem transport in ``var_dir/broker`` (the folders
+        config/settings.py makes there), which deletes a message as a worker takes it."""
+        broker = var_dir / "broker"
+        options = {
+            "data_folder_in": str(broker / "out"),
+            "data_folder_out": str(broker / "out"),
+            "processed_folder": str(broker / "processed"),
+            "store_processed": False,
+            "control_folder": str(broker / "control"),
+        }
+        for folder in ("out", "processed", "control"):
+            (broker / folder).mkdir(parents=True, exist_ok=True)
+        env = {"VERITY_VAR_DIR": str(var_dir), **(env or {})}
+        return cls(env, queue, broker="filesystem://", transport_options=options)
 
     def start(self, *, wait: bool = True) -> Worker:
         argv = ["worker", "-Q", f"{self.queue},{self.own_queue}", "--pool", "solo", "--loglevel", "WARNING"]

@@ -13,7 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from governance.exceptions import Conflict, NotAllowed
+from governance.exceptions import Conflict, NotAllowed, Unavailable
 
 
 def _as_field_errors(detail) -> dict:
@@ -51,6 +51,11 @@ def exception_handler(exc, context):
         return Response(
             {"status": 409, "code": "conflict", "detail": exc.message}, status=status.HTTP_409_CONFLICT
         )
+    elif isinstance(exc, Unavailable):
+        set_rollback()
+        body = {"status": 503, "code": exc.code, "detail": exc.message}
+        headers = {"Retry-After": str(exc.retry_after)}
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     elif isinstance(exc, exceptions.UnsupportedMediaType):
         exc = exceptions.UnsupportedMediaType(_sent_type(context), detail=_media_type_detail(context))
     elif isinstance(exc, IntegrityError):

@@ -1,7 +1,9 @@
-"""``/api/v1/evidence-packs/``: request a pack (202 and a job to poll), read its status, download it.
+"""``/api/v1/evidence-packs/``: request a pack (202 and a job to poll), read its status, retry a
+failed one, download it.
 
 Officers, auditors and engineers may request packs; a pack holds only what its requester may read.
-Each download is recorded as an audit event.
+Requests and retries are idempotent POSTs; one that the task queue cannot take answers 503 and
+saves nothing. Each download is recorded as an audit event.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance.api import base
+from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.models import AISystem, EvidencePack, Framework, Team
 from governance.services import pack_builds
 
@@ -45,8 +48,8 @@ class EvidencePackSerializer(base.ModelSerializer):
     class Meta:
         model = EvidencePack
         fields = [
-            "id", "status", "parameters", "requested_by", "size", "sha256", "error", "created_at",
-            "finished_at", "download_url",
+            "id", "status", "parameters", "requested_by", "size", "sha256", "error", "attempts",
+            "created_at", "started_at", "finished_at", "download_url",
         ]  # fmt: skip
         read_only_fields = fields
         list_serializer_class = EvidencePackListSerializer
@@ -103,7 +106,15 @@ class EvidencePackRequestSerializer(base.Serializer):
         return systems
 
 
-class EvidencePackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, base.GenericViewSet):
+_QUEUE_ERRORS = (
+    "503 `task_queue_unavailable` (with `Retry-After`) when the task queue cannot take the build: "
+    "nothing is saved, retry later with the same `Idempotency-Key`."
+)
+
+
+class EvidencePackViewSet(
+    IdempotentPostMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, base.GenericViewSet
+):
     """Evidence packs: ZIPs of the register that verify offline with their own ``verify.py``."""
 
     queryset = EvidencePack.objects.all()
@@ -112,7 +123,12 @@ class EvidencePackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, base
     def get_queryset(self):
         return EvidencePack.objects.visible_to(self.request.user).select_related("requested_by")
 
-    @extend_schema(request=EvidencePackRequestSerializer, responses={202: EvidencePackSerializer})
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=EvidencePackRequestSerializer,
+        responses={202: EvidencePackSerializer},
+        description=_QUEUE_ERRORS,
+    )
     def create(self, request, *args, **kwargs):
         payload = EvidencePackRequestSerializer(data=request.data, context={"request": request})
         payload.is_valid(raise_exception=True)
@@ -125,6 +141,26 @@ class EvidencePackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, base
             start=data.get("start"),
             end=data.get("end"),
         )
+        return self._accepted(request, pack)
+
+    @extend_schema(
+        summary="Build a failed pack again",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=None,
+        responses={202: EvidencePackSerializer},
+        description=(
+            "Queues a failed pack again, for the person who first asked, with its attempts and build "
+            "bound counted afresh. 409 `conflict` for a pack that is not failed. " + _QUEUE_ERRORS
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        base.refuse_body_fields(request)
+        pack = pack_builds.retry_pack(actor=request.user, pack=self.get_object())
+        return self._accepted(request, pack)
+
+    @staticmethod
+    def _accepted(request, pack) -> Response:
         location = base.absolute_url(request, "evidence-pack-detail", pack.pk)
         body = EvidencePackSerializer(pack, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})

@@ -1,9 +1,10 @@
-"""Requesting, building and downloading evidence packs.
+"""Requesting, building, retrying and downloading evidence packs.
 
 Anyone with a Verity role may request a pack: its content is read through ``visible_to()`` of the
 person who asked, so an engineer's pack holds only their teams' systems (and a team or system
 outside their scope is refused). Every download is recorded as a ``PackDownload`` row, which the
-change-history trigger turns into an audit event.
+change-history trigger turns into an audit event. How a build is queued, leased, taken over and
+bounded is ``governance.services.pack_queue``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from governance.exceptions import Conflict
 from governance.models import AISystem, EvidencePack, Framework, PackDownload, Team, User
 from governance.packs import PackScope, framework_label
 from governance.packs.builder import write_pack
+from governance.services import pack_queue
 
 CHUNK = 1024 * 1024
 
@@ -84,16 +87,35 @@ def request_pack(
     start: datetime.date | None = None,
     end: datetime.date | None = None,
 ) -> EvidencePack:
-    """Queue a pack; it is built by the ``build_evidence_pack`` task once this transaction commits."""
+    """Queue a pack for the ``build_evidence_pack`` task. The build message is sent before this
+    transaction commits; if the broker cannot take it, ``Unavailable`` is raised and nothing is
+    saved (see ``pack_queue``)."""
     pack = _record(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
-
-    def enqueue():
-        from governance.tasks.packs import build_evidence_pack
-
-        build_evidence_pack.delay(pack.pk)
-
-    transaction.on_commit(enqueue)
+    pack_queue.send_build(pack)
     return pack
+
+
+@transaction.atomic
+def retry_pack(*, actor: User, pack: EvidencePack) -> EvidencePack:
+    """Queue a failed pack again, with its attempts and its build bound counted afresh.
+
+    The actor needs the role to build packs and must see the pack (officers and auditors: any;
+    engineers: their own); it is built for the person who first asked, as before.
+    """
+    if not actor.has_perm("governance.add_evidencepack"):
+        raise PermissionDenied("Your role may not build evidence packs.")
+    locked = EvidencePack.objects.visible_to(actor).select_for_update(of=("self",)).filter(pk=pack.pk).first()
+    if locked is None:
+        raise PermissionDenied("This pack is outside what you may read.")
+    if locked.status != EvidencePack.Status.FAILED:
+        raise Conflict(
+            f"Only a failed pack can be retried; this one is {locked.get_status_display().lower()}."
+        )
+    locked.status, locked.error, locked.attempts = EvidencePack.Status.QUEUED, "", 0
+    locked.started_at = locked.finished_at = locked.lease_until = None
+    locked.save(update_fields=["status", "error", "attempts", "started_at", "finished_at", "lease_until"])
+    pack_queue.send_build(locked)
+    return locked
 
 
 def build_pack(
@@ -115,7 +137,9 @@ def _record(*, actor, frameworks, team, systems, start, end) -> EvidencePack:
     frameworks, systems = list(frameworks), list(systems or ())
     _check(actor=actor, frameworks=frameworks, team=team, systems=systems, start=start, end=end)
     return EvidencePack.objects.create(
-        requested_by=actor, parameters=_parameters(frameworks, team, systems, start, end)
+        requested_by=actor,
+        parameters=_parameters(frameworks, team, systems, start, end),
+        queued_at=timezone.now(),
     )
 
 
@@ -132,15 +156,27 @@ def _scope(pack: EvidencePack) -> PackScope:
     )
 
 
-def run_pack(*, pack_id: int) -> EvidencePack:
-    """Build a queued pack into evidence storage; a failure is recorded on the pack, not raised."""
-    with transaction.atomic():
-        locked = EvidencePack.objects.select_for_update(of=("self",)).select_related("requested_by")
-        pack = locked.get(pk=pack_id)
-        if pack.status not in (EvidencePack.Status.QUEUED, EvidencePack.Status.FAILED):
-            return pack
-        pack.status = EvidencePack.Status.BUILDING
-        pack.save(update_fields=["status"])
+def run_pack(*, pack_id: int) -> EvidencePack | None:
+    """Build a queued pack into evidence storage; a failure is recorded on the pack, not raised.
+
+    Does nothing to a pack that is finished or held by a live build; returns the pack as it is
+    then (None if it does not exist: its request was rolled back).
+    """
+    held = pack_queue.claim(pack_id=pack_id)
+    if held is None:
+        return EvidencePack.objects.filter(pk=pack_id).first()
+    pack = held.pack
+    with pack_queue.heartbeat(held):
+        outcome = _build(pack)
+    if not pack_queue.finish(held, **outcome):
+        # The sweep gave the pack to another build, or failed it past its bound: that stands.
+        if outcome.get("file"):
+            pack.file.storage.delete(outcome["file"])
+    return EvidencePack.objects.filter(pk=pack_id).first()
+
+
+def _build(pack: EvidencePack) -> dict:
+    """Write the pack into evidence storage; the fields its outcome sets."""
     try:
         with tempfile.TemporaryFile() as handle:
             write_pack(_scope(pack), handle)
@@ -152,13 +188,15 @@ def run_pack(*, pack_id: int) -> EvidencePack:
             handle.seek(0)
             stamp = timezone.now()
             pack.file.save(f"packs/{stamp:%Y/%m}/evidence-pack-{pack.pk}.zip", File(handle), save=False)
-        pack.size, pack.sha256 = size, digest.hexdigest()
-        pack.status, pack.error = EvidencePack.Status.READY, ""
     except Exception as exc:  # noqa: BLE001 - the pack records why it failed
-        pack.status, pack.error = EvidencePack.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-    pack.finished_at = timezone.now()
-    pack.save(update_fields=["file", "size", "sha256", "status", "error", "finished_at"])
-    return pack
+        return {"status": EvidencePack.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+    return {
+        "status": EvidencePack.Status.READY,
+        "error": "",
+        "file": pack.file.name,
+        "size": size,
+        "sha256": digest.hexdigest(),
+    }
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from governance.models import ChangeEvent
+from governance.models import ChangeEvent, EvidencePack
 from governance.services import evidence as evidence_services
 from governance.services import mappings, transparency
 from incidents.services import lifecycle
@@ -207,6 +207,9 @@ WRITES: dict[tuple[str, str], list[Write]] = {
     ],
     ("POST", "/api/v1/evidence-packs/"): [
         Write(lambda w: "/api/v1/evidence-packs/", lambda w: {"frameworks": ["iso-iec-42001"]})
+    ],
+    ("POST", "/api/v1/evidence-packs/{id}/retry/"): [
+        Write(lambda w: f"/api/v1/evidence-packs/{w.failed_pack.pk}/retry/", lambda w: {})
     ],
     ("PUT", "/api/v1/soa/applicability/"): [
         Write(
@@ -400,6 +403,7 @@ def world(db, officer, team_a, evidence_dir):
         finding=HallucinationFindingFactory(system=system),
         limit=HallucinationLimitFactory(system=system, benchmark_name="SimpleQA"),
         run=EvaluationRunFactory(system=system),
+        failed_pack=EvidencePack.objects.create(requested_by=officer, status="failed", error="Stopped."),
     )
 
 
@@ -601,6 +605,6 @@ def test_it_writes_every_link_in_a_response_as_an_absolute_url(client, world):
         relative = [text for text in strings(response.json()) if text.startswith("/")]
         assert relative == [], name
     listed = client.get("/api/v1/evidence-packs/").json()["results"]
-    assert [p["download_url"] for p in listed] == [
+    assert [p["download_url"] for p in listed if p["status"] == "ready"] == [
         f"http://testserver/api/v1/evidence-packs/{pack.pk}/download/"
     ]

@@ -75,6 +75,7 @@ TASK_NAMES = {
     "governance.tasks.deliver_due",
     "governance.tasks.send_digests",
     "governance.tasks.build_evidence_pack",
+    "governance.tasks.sweep_evidence_packs",
     "governance.tasks.scan_reviews",
     "governance.tasks.scan_evidence_expiry",
     "incidents.tasks.scan_incident_clocks",

@@ -178,9 +178,10 @@ URL = "/api/v1/evidence-packs/"
 def run_tasks_now(monkeypatch):
     from governance.tasks import packs as pack_tasks
 
-    monkeypatch.setattr(
-        pack_tasks.build_evidence_pack, "delay", lambda pk: pack_tasks.build_evidence_pack(pk)
-    )
+    def build_now(args, **_options):
+        pack_tasks.build_evidence_pack(*args)
+
+    monkeypatch.setattr(pack_tasks.build_evidence_pack, "apply_async", build_now)
 
 
 @pytest.mark.django_db
