@@ -177,6 +177,48 @@ def test_failed_packs_are_retried_from_the_admin_and_show_why_they_failed(client
     assert (broken.status, broken.attempts) == (Status.QUEUED, 0)
 
 
+@pytest.fixture
+def broker_down():
+    """This process's Celery app pointed at a port where nothing listens, then back."""
+    from bench.server import free_port
+    from config.celery import app
+
+    def point_at(url):
+        app.conf.broker_url = url
+        app._pool = None  # the connection pool and the producers on it are built from the URL
+        app.amqp._producer_pool = None
+
+    before = app.conf.broker_url
+    point_at(f"redis://127.0.0.1:{free_port()}/0")
+    yield
+    point_at(before)
+
+
+def test_the_admin_says_no_pack_was_built_when_the_task_queue_is_down(
+    client, officer, framework, broker_down
+):
+    officer.is_staff = True
+    officer.save()
+    client.force_login(officer)
+    broken = failed(officer)
+    form = {"action": "build_pack_for_frameworks", "_selected_action": [framework.pk]}
+    page = client.post("/admin/governance/framework/", form, follow=True).content.decode()
+    assert "No pack was built: The task queue is unavailable" in page
+    form = {"action": "retry_packs", "_selected_action": [broken.pk]}
+    page = client.post("/admin/governance/evidencepack/", form, follow=True).content.decode()
+    assert f"pack {broken.pk}: The task queue is unavailable" in page
+    assert list(EvidencePack.objects.values_list("pk", "status")) == [(broken.pk, Status.FAILED)]
+
+
+def test_the_api_answers_503_for_a_retry_the_task_queue_cannot_take(engineer, api_as, broker_down):
+    pack = failed(engineer)
+    response = api_as(engineer).post(f"{URL}{pack.pk}/retry/", format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert response.json()["code"] == "task_queue_unavailable"
+    pack.refresh_from_db()
+    assert (pack.status, pack.error, pack.attempts) == (Status.FAILED, "Stopped.", 3)
+
+
 # --- Idempotent requests ----------------------------------------------------------------------
 
 
