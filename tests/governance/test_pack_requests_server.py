@@ -3,6 +3,8 @@
 
 import json
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
@@ -90,3 +92,21 @@ def test_an_unwritable_filesystem_broker_answers_503_then_one_key_gives_one_pack
     (pack,) = EvidencePack.objects.all()
     assert (pack.pk, pack.status) == (json.loads(first)["id"], "queued")
     assert len(list(out.iterdir())) == 1  # its one build message, waiting for a worker
+
+
+def test_concurrent_retries_with_one_key_queue_one_pack(gunicorn, secret):
+    """A client that retries impatiently: 20 requests with one key at once, on 4 server processes."""
+    start = threading.Barrier(20)
+
+    def send(_):
+        start.wait(timeout=30)
+        return post_json(gunicorn, URL, secret, BODY, key="impatient")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(send, range(20)))
+
+    assert EvidencePack.objects.count() == 1
+    accepted = {body for status, _, body in answers if status == 202}
+    assert len(accepted) == 1, "every 202 is the first answer or its replay"
+    assert {status for status, _, _ in answers} <= {202, 409}
+    assert all(headers.get("Retry-After") for status, headers, _ in answers if status == 409)
