@@ -104,6 +104,7 @@ def retry_pack(*, actor: User, pack: EvidencePack) -> EvidencePack:
     """
     if not actor.has_perm("governance.add_evidencepack"):
         raise PermissionDenied("Your role may not build evidence packs.")
+    pack_queue.lock(pack.pk)
     locked = EvidencePack.objects.visible_to(actor).select_for_update(of=("self",)).filter(pk=pack.pk).first()
     if locked is None:
         raise PermissionDenied("This pack is outside what you may read.")

@@ -53,8 +53,11 @@ SWEEP_BATCH = 500
 _REASON_LIMIT = 2000
 
 
-def _lock(cursor, pack_id: int) -> None:
-    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, pack_id])
+def lock(pack_id: int) -> None:
+    """Take the pack's advisory lock until the transaction ends. A sender takes it before it locks
+    the pack's row, as a build does, so the two never wait for each other in opposite order."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, pack_id])
 
 
 def send_build(pack: EvidencePack, *, now: datetime | None = None) -> None:
@@ -65,8 +68,7 @@ def send_build(pack: EvidencePack, *, now: datetime | None = None) -> None:
 
     if not connection.in_atomic_block:
         raise RuntimeError("send_build() must run inside the transaction that queued the pack")
-    with connection.cursor() as cursor:
-        _lock(cursor, pack.pk)
+    lock(pack.pk)
     EvidencePack.objects.filter(pk=pack.pk).update(queued_at=now or timezone.now())
     try:
         build_evidence_pack.apply_async((pack.pk,), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
@@ -96,8 +98,7 @@ def claim(*, pack_id: int, now: datetime | None = None) -> Held | None:
     the reason).
     """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            _lock(cursor, pack_id)  # the sender's transaction has ended once this returns
+        lock(pack_id)  # the sender's transaction has ended once this returns
         now = now or timezone.now()
         pack = (
             EvidencePack.objects.claimable(now)
@@ -214,6 +215,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     for pack_id in EvidencePack.objects.unsent(now).values_list("pk", flat=True)[:SWEEP_BATCH]:
         try:
             with transaction.atomic():
+                lock(pack_id)
                 pack = EvidencePack.objects.select_for_update(skip_locked=True).unsent(now).filter(pk=pack_id)
                 if pack := pack.first():
                     send_build(pack, now=now)
