@@ -11,7 +11,7 @@ What it does, in one run:
 2. Measures the raw psycopg single-row INSERT rate into ``governance_aisystem`` (autocommit, one
    connection, one INSERT per row, the columns of a minimal system). The change-history trigger
    fires for these rows exactly as it does for API writes.
-3. Starts gunicorn (``2 x cores`` sync workers, ``DJANGO_DEBUG=false``) on a free loopback port
+3. Starts gunicorn (``2 x cores`` sync workers, production settings) on a free loopback port
    and drives it from separate client processes (asyncio, one request in flight per connection)
    through three phases of ``--duration`` seconds each: list (first page plus a few cursors),
    detail (random seeded slug) and create (unique slug per request).

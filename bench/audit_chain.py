@@ -77,7 +77,7 @@ def main() -> int:
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
-    env = {**os.environ, "DATABASE_URL": url, "VERITY_AUDIT_ANCHOR_FILE": ""}
+    env = {**os.environ, "VERITY_ENV": "development", "DATABASE_URL": url, "VERITY_AUDIT_ANCHOR_FILE": ""}
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     os.environ.update(env)

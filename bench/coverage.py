@@ -32,7 +32,7 @@ def setup_django(db_url: str) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=db_url,
-        DJANGO_DEBUG="false",
+        VERITY_ENV="production",
         DJANGO_SECRET_KEY="bench-coverage-" + "x" * 40,
         CELERY_BROKER_URL="memory://",
     )

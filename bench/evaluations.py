@@ -16,7 +16,7 @@ What it does, in one run:
 3. Writes ``--samples`` per-sample results to a JSONL file in a temporary directory: sample ids,
    grades (60 % correct, 25 % incorrect, 10 % not attempted, 5 % unverifiable), claim counts, a
    judge's score and the prompt's SHA-256 (a field the API ignores, as harnesses write such fields).
-4. Starts gunicorn with one sync worker (``DJANGO_DEBUG=false``), so the worker that takes the
+4. Starts gunicorn with one sync worker (production settings), so the worker that takes the
    upload is known, and warms it up with a 100-sample upload.
 5. ``--repeat`` times: resets the worker's peak RSS (``/proc/<pid>/clear_refs``), posts the file as
    ``multipart/form-data`` (the ``run`` part and the ``sample_results`` file, streamed from disk by

@@ -55,6 +55,7 @@ COPIED_TABLES = (
 
 def _setup(db_url: str) -> None:
     os.environ["DATABASE_URL"] = db_url
+    os.environ["VERITY_ENV"] = "development"  # in-process services, no server: as measured so far
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 

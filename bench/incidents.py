@@ -22,7 +22,7 @@ What it does, in one run:
    transaction (see ``seed_incidents``), and the table is vacuumed and analysed afterwards.
 3. Measures the raw psycopg single-row INSERT rate into ``incidents_incident`` (autocommit, one
    connection, change-history trigger enabled), then deletes those rows.
-4. Starts gunicorn (``2 x cores`` sync workers, ``DJANGO_DEBUG=false``) and drives it from separate
+4. Starts gunicorn (``2 x cores`` sync workers, production settings) and drives it from separate
    client processes (asyncio, one request in flight per connection) through four phases of
    ``--duration`` seconds: detail (``GET /api/v1/incidents/<random seeded reference>/``), list
    (``?system=<random seeded system>&severity=SEV2&status=investigating``, first page), search

@@ -105,6 +105,7 @@ def _django_setup() -> None:
     here = Path(__file__).resolve().parent
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["VERITY_ENV"] = "development"  # in-process services, no server: as measured so far
     import django
 
     django.setup()
@@ -230,7 +231,8 @@ def _ensure_database(url: str) -> None:
 
 
 def _run(args: list[str], url: str) -> str:
-    env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "memory://", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "VERITY_ENV": "development", "DATABASE_URL": url, "CELERY_BROKER_URL": "memory://"}
+    env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )

@@ -38,11 +38,13 @@ def database_url() -> tuple[str, bool]:
 
 
 def django_env(db_url: str, secret_key: str) -> dict[str, str]:
-    env = dict(os.environ)
+    """Production settings (the default, named here all the same: a test run's environment says
+    development) with everything they require, for gunicorn and the bench's Django steps."""
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_DEBUG"}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
+        VERITY_ENV="production",
         DATABASE_URL=db_url,
-        DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secret_key,
         # Token digests are keyed with this; the seeding process and gunicorn must agree on it.
         VERITY_TOKEN_HMAC_KEY=secret_key,

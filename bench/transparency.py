@@ -112,6 +112,7 @@ def _django_setup() -> None:
     here = Path(__file__).resolve().parent
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["VERITY_ENV"] = "development"  # in-process services, no server: as measured so far
     os.environ.setdefault("CELERY_BROKER_URL", "memory://")
     import django
 
@@ -130,7 +131,8 @@ def _ensure_database(url: str) -> None:
 
 
 def _migrate(url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "memory://", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "VERITY_ENV": "development", "DATABASE_URL": url, "CELERY_BROKER_URL": "memory://"}
+    env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
         cwd=ROOT,

@@ -1,27 +1,46 @@
 """Verity settings: one module, configured from the environment.
 
-With no environment at all Verity runs on an embedded PostgreSQL (``var/pgdata``), Celery on
-kombu's filesystem transport (``var/broker``) and console e-mail. Production sets
-``DJANGO_DEBUG=false``, ``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``, ``DATABASE_URL`` and
-``CELERY_BROKER_URL``; see docs/deployment.md.
+Production is the default: it needs ``DJANGO_SECRET_KEY``, ``DATABASE_URL`` and
+``CELERY_BROKER_URL`` and refuses to start without them, and turns on the security settings at the
+end of this module. Development is asked for with ``VERITY_ENV=development``: DEBUG on, an embedded
+PostgreSQL (``var/pgdata``) unless ``DATABASE_URL`` is set, Celery on kombu's filesystem transport
+(``var/broker``), a fixed secret key, console e-mail. See docs/deployment.md.
 """
 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VERITY_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# --- Production or development ----------------------------------------------------------------
+ENVIRONMENTS = ("production", "development")
+VERITY_ENV = env.str("VERITY_ENV", default="production").strip().lower()
+if VERITY_ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(f"VERITY_ENV must be 'production' or 'development', not {VERITY_ENV!r}.")
+DEVELOPMENT = VERITY_ENV == "development"
+PRODUCTION_REQUIRES = ("DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL")
+if not DEVELOPMENT:
+    _missing = [name for name in PRODUCTION_REQUIRES if not env.str(name, default="")]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"Production settings (VERITY_ENV=production, the default) need {', '.join(_missing)}: "
+            "set them (docs/deployment.md), or set VERITY_ENV=development for a local run."
+        )
 
-if DEBUG:
-    # Only for local runs; production refuses to start without DJANGO_SECRET_KEY.
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="verity-local-development-key-not-for-production")
-else:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+# DJANGO_DEBUG=false lets a development run show the production error pages; production never debugs.
+DEBUG = env.bool("DJANGO_DEBUG", default=DEVELOPMENT)
+if DEBUG and not DEVELOPMENT:
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG=true is refused in production; set VERITY_ENV=development for a local run."
+    )
+
+# The fixed key only ever serves development; production named its own above.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="verity-local-development-key-not-for-production")
 
 # Separate key for API token digests, so rotating SECRET_KEY (sessions) keeps tokens valid.
 TOKEN_HMAC_KEY = env.str("VERITY_TOKEN_HMAC_KEY", default=SECRET_KEY)
@@ -78,8 +97,8 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------
-if env.str("DATABASE_URL", default="") or not DEBUG:
-    DATABASES = {"default": env.db_url("DATABASE_URL")}  # production must name its database
+if env.str("DATABASE_URL", default="") or not DEVELOPMENT:
+    DATABASES = {"default": env.db_url("DATABASE_URL")}  # production named its database above
 else:
     from config.embedded import database_settings
 
@@ -111,8 +130,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
-WHITENOISE_USE_FINDERS = DEBUG  # serve app static files without collectstatic in development
-if DEBUG:
+WHITENOISE_USE_FINDERS = DEVELOPMENT  # serve app static files without collectstatic in development
+if DEVELOPMENT:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -123,7 +142,7 @@ STORAGES = {
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if not DEVELOPMENT
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
@@ -206,10 +225,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---------------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
-# Production must name its broker; the filesystem transport only suits one machine.
-CELERY_BROKER_URL = (
-    env.str("CELERY_BROKER_URL", default="filesystem://") if DEBUG else env.str("CELERY_BROKER_URL")
-)
+# Production named its broker above; the filesystem transport only suits one machine.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     for sub in ("out", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
@@ -245,7 +262,9 @@ VERITY_NOTIFICATION_BACKOFF_CAP_SECONDS = env.float("VERITY_NOTIFICATION_BACKOFF
 VERITY_WEBHOOK_TIMEOUT_SECONDS = env.float("VERITY_WEBHOOK_TIMEOUT_SECONDS", default=5)
 VERITY_WEBHOOK_DISABLE_AFTER = env.int("VERITY_WEBHOOK_DISABLE_AFTER", default=5)
 # Webhooks to loopback or private addresses: for development and tests only (see services/webhooks.py).
-VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEVELOPMENT
+)
 
 # --- Evidence pack builds (docs/deployment.md, "Evidence packs: builds, leases and the sweep") --
 # A build renews its lease every quarter of this; a lease not renewed for this long means the
@@ -258,14 +277,17 @@ VERITY_PACK_BUILD_TIMEOUT_SECONDS = env.float("VERITY_PACK_BUILD_TIMEOUT_SECONDS
 # --- Audit chain anchors (docs/auditors-guide.md, "The audit chain") ------------------------
 # The chain head is published to every sink set here, so a rewrite inside the database shows.
 VERITY_AUDIT_ANCHOR_FILE = env.str(
-    "VERITY_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit-anchors.jsonl") if DEBUG else ""
+    "VERITY_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit-anchors.jsonl") if DEVELOPMENT else ""
 )
 VERITY_AUDIT_ANCHOR_EMAILS = env.str("VERITY_AUDIT_ANCHOR_EMAILS", default="")  # comma-separated
 VERITY_AUDIT_ANCHOR_WEBHOOK = env.str("VERITY_AUDIT_ANCHOR_WEBHOOK", default="")
 VERITY_AUDIT_ANCHOR_SECRET = env.str("VERITY_AUDIT_ANCHOR_SECRET", default="")  # signs the webhook
 
-# --- Security (production) ------------------------------------------------------------------
-if not DEBUG:
+# --- Security -------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEVELOPMENT:
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -274,8 +296,6 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
 
 LOGGING = {
     "version": 1,

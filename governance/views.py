@@ -1,8 +1,8 @@
 """Plain Django views: the health probe and the error pages.
 
 Errors under ``/api/`` answer JSON in the API's error shape (``{"status", "code", "detail"}``);
-every other path gets a page in the admin's look. Django calls these only with ``DEBUG`` off (the
-production default); with it on, it shows its own diagnostic pages instead.
+every other path gets a page in the admin's look. Django calls these only with ``DEBUG`` off (always in
+production; in development with ``DJANGO_DEBUG=false``); with it on, it shows its own diagnostic pages.
 """
 
 from django.contrib import admin

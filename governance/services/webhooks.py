@@ -8,8 +8,8 @@ An endpoint makes the server send requests where a user says, so its URL must na
 address: loopback, private, link-local (cloud metadata) and reserved addresses are refused, here
 and again by delivery at send time (a name may resolve elsewhere later), which then connects to the
 very address it checked (``pinned_address``). Refusals never name the address a host resolved to.
-``VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts this for development and tests; it is off with
-``DJANGO_DEBUG=false`` unless set.
+``VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts this for development and tests; it is off in
+production (the default, ``VERITY_ENV``) unless set.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The site's root, its error pages and what a refused request logs.
 
-pytest-django runs with DEBUG off, as production does: Django then calls the site's handlers.
+The suite runs in development mode, but pytest-django turns DEBUG off for every test, as production
+always has it: Django then calls the site's handlers.
 """
 
 import logging
