@@ -1,10 +1,10 @@
-"""Request middleware: body size limit and the change-history context."""
+"""Request middleware: body size limit, control characters in URLs, and the change-history context."""
 
 import re
 import uuid
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 
 from governance.change_context import pop_context, push_context
 
@@ -44,6 +44,48 @@ class RequestBodyLimitMiddleware:
                     "detail": f"Request body is {length} bytes; the limit is {limit} bytes.",
                 },
                 status=413,
+            )
+        return self.get_response(request)
+
+
+# No route has a control character; PostgreSQL's text refuses NUL, which reached slug lookups.
+_PATH_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# Query values may hold tab and line breaks (a search for pasted text); no other control character.
+_QUERY_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+QUERY_CONTROL_MESSAGE = (
+    "Control characters (U+0000 to U+001F but tab and line breaks, U+007F) are not allowed."
+)
+
+
+class ControlCharacterMiddleware:
+    """A path with a control character (``/api/v1/teams/a%00b/``) names nothing: 404 before any
+    view reads it. An API query parameter with one is a 400 naming the parameter. Both rules hold
+    for every endpoint, so none of them may pass such text on to the database."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        api = request.path_info.startswith("/api/")
+        if _PATH_CONTROL.search(request.path_info):
+            if not api:
+                raise Http404("No such page.")
+            return JsonResponse(
+                {
+                    "status": 404,
+                    "code": "not_found",
+                    "detail": "Not found: the path holds a control character.",
+                },
+                status=404,
+            )
+        errors = api and {
+            _PATH_CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", name): [QUERY_CONTROL_MESSAGE]
+            for name, values in request.GET.lists()
+            if any(_QUERY_CONTROL.search(text) for text in (name, *values))
+        }
+        if errors:
+            return JsonResponse(
+                {"status": 400, "code": "invalid", "detail": "Invalid input.", "errors": errors}, status=400
             )
         return self.get_response(request)
 

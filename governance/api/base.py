@@ -23,7 +23,8 @@ import keyword
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models
 from django.http import QueryDict
 from django.urls import resolve, reverse
 from django.utils import timezone
@@ -33,6 +34,7 @@ from rest_framework import relations, serializers, views, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
+from governance.api.fields import DateTimeField
 from governance.api.idempotency import IdempotentPostMixin
 
 # A form posted by a browser (the browsable API) carries its CSRF token as a field.
@@ -117,15 +119,34 @@ class RejectUnknownFieldsMixin:
         raise ValidationError(refused)
 
 
-class Serializer(RejectUnknownFieldsMixin, serializers.Serializer):
+class BoundedDateTimesMixin:
+    """Every date-time a client sends is read by ``governance.api.fields.DateTimeField`` (offsets
+    within ±14:00, stored in UTC): a declared writable DRF ``DateTimeField`` is an error when the
+    class is defined, and a ``ModelSerializer`` maps model date-times to it."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, field in cls._declared_fields.items():
+            if type(field) is serializers.DateTimeField and not field.read_only:
+                raise ImproperlyConfigured(
+                    f"{cls.__qualname__}.{name}: use governance.api.fields.DateTimeField."
+                )
+
+
+class Serializer(RejectUnknownFieldsMixin, BoundedDateTimesMixin, serializers.Serializer):
     """A request body's shape; unknown fields are refused."""
 
 
-class ModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+class ModelSerializer(RejectUnknownFieldsMixin, BoundedDateTimesMixin, serializers.ModelSerializer):
     """A model's API shape; in a request body, unknown fields are refused."""
 
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }
 
-class QuerySerializer(serializers.Serializer):
+
+class QuerySerializer(BoundedDateTimesMixin, serializers.Serializer):
     """A query string's parameters, read by a view itself. The view names it in
     ``extend_schema(parameters=[…])``: the schema documents its fields from there, and the
     view base refuses any other name (besides the list's filters, cursor and ``format``)."""

@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.fields import AnnotatedSlugRelatedField, user_field
 from governance.models import AISystem, Control, ControlImplementation, Requirement
@@ -103,7 +103,7 @@ class ControlSerializer(base.ModelSerializer):
         extra_kwargs = {"code": {"validators": []}}  # the model layer checks uniqueness, once
 
 
-class ControlFilter(django_filters.FilterSet):
+class ControlFilter(filters.FilterSet):
     control_type = django_filters.MultipleChoiceFilter(choices=choices.ControlType.choices)
     frequency = django_filters.MultipleChoiceFilter(choices=choices.ControlFrequency.choices)
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
@@ -205,17 +205,17 @@ class ControlImplementationSerializer(base.ModelSerializer):
         validators = []  # one per control and system: the service answers on ``system``
 
 
-class ControlImplementationFilter(django_filters.FilterSet):
+class ControlImplementationFilter(filters.FilterSet):
     control = django_filters.CharFilter(field_name="control__code", help_text="Control code.")
     system = django_filters.CharFilter(field_name="system__slug", help_text="System slug.")
-    organisation_wide = django_filters.BooleanFilter(field_name="system", lookup_expr="isnull")
+    organisation_wide = filters.BooleanFilter(field_name="system", lookup_expr="isnull")
     team = django_filters.CharFilter(
         field_name="system__owning_team__slug", help_text="Slug of the team owning the system."
     )
     status = django_filters.MultipleChoiceFilter(choices=choices.ImplementationStatus.choices)
     effectiveness = django_filters.MultipleChoiceFilter(choices=choices.Effectiveness.choices)
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
-    overdue = django_filters.BooleanFilter(
+    overdue = filters.BooleanFilter(
         method="filter_overdue", help_text="true: the next test was due before today."
     )
     q = django_filters.CharFilter(

@@ -21,10 +21,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
 
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import ServiceModelViewSet, crud_summaries
+from governance.api.parsers import JSONParser, MultiPartParser
 from governance.choices import EvidenceKind
 from governance.exceptions import NotAllowed, TooLarge, UnacceptableContent
 from governance.models import ControlImplementation, Evidence, Requirement, Team, User
@@ -172,10 +172,10 @@ class EvidenceSerializer(base.ModelSerializer):
         return attrs
 
 
-class EvidenceFilter(django_filters.FilterSet):
+class EvidenceFilter(filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug", help_text="Team slug.")
     kind = django_filters.ChoiceFilter(choices=EvidenceKind.choices)
-    expired = django_filters.BooleanFilter(
+    expired = filters.BooleanFilter(
         method="filter_expired", help_text="true: valid until a day before today; false: still valid."
     )
     implementation = django_filters.NumberFilter(

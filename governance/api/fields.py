@@ -1,12 +1,16 @@
 """Fields shared by the API modules: references written as a slug, code or username and read
 from an annotation of the list query, related names shown read-only the same way, many-to-many
-relations as lists of codes, and choice fields documented as one named enum."""
+relations as lists of codes, choice fields documented as one named enum, and the date-time every
+body field, query parameter and filter reads (``DateTimeField``, ``instant``)."""
 
 from __future__ import annotations
 
+import datetime
 import operator
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -146,3 +150,42 @@ def named_choice_field(name: str, choice_list: list[tuple[str, str]]) -> type[se
     values = [value for value, _ in choice_list]
     field_class = type(f"{name}Field", (serializers.ChoiceField,), {})
     return extend_schema_field({"type": "string", "enum": values}, component_name=name)(field_class)
+
+
+# --- Date-times ---------------------------------------------------------------------------------
+
+MAX_UTC_OFFSET = datetime.timedelta(hours=14)
+"""Furthest a date-time's offset may lie from UTC: the world's clocks run from -12:00 to +14:00.
+Python reads offsets up to ±23:59 and PostgreSQL only to ±15:59 (a 500 before this bound)."""
+
+OFFSET_MESSAGE = "The UTC offset must lie between -14:00 and +14:00."
+RANGE_MESSAGE = "The date-time lies outside the years 1 to 9999 in UTC."
+
+
+def instant(value: datetime.datetime) -> datetime.datetime:
+    """``value`` as an aware UTC date-time (a naive one is read in the current time zone), or
+    Django's ``ValidationError`` when its offset is beyond ``MAX_UTC_OFFSET`` or it leaves the
+    calendar's years in UTC. The one rule every date-time from a client passes."""
+    if timezone.is_naive(value):
+        try:
+            value = timezone.make_aware(value)
+        except (OverflowError, ValueError):
+            raise DjangoValidationError(RANGE_MESSAGE, code="overflow") from None
+    offset = value.utcoffset()
+    if abs(offset) > MAX_UTC_OFFSET:
+        raise DjangoValidationError(OFFSET_MESSAGE, code="offset")
+    try:
+        return value.astimezone(datetime.UTC)
+    except OverflowError:
+        raise DjangoValidationError(RANGE_MESSAGE, code="overflow") from None
+
+
+class DateTimeField(serializers.DateTimeField):
+    """DRF's ISO 8601 date-time, held to ``instant``'s rule and stored in UTC. Every
+    ``ModelSerializer`` maps model date-times to it; declared fields use it directly."""
+
+    def enforce_timezone(self, value):
+        try:
+            return super().enforce_timezone(instant(value))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.code) from None

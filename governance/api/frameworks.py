@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Count, F, Prefetch, Q
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.pagination import StableCursorPagination
 from governance.models import Control, Framework, Requirement, RequirementMapping
@@ -49,7 +48,7 @@ class FrameworkSerializer(base.ModelSerializer):
         read_only_fields = fields
 
 
-class FrameworkFilter(django_filters.FilterSet):
+class FrameworkFilter(filters.FilterSet):
     code = django_filters.CharFilter(help_text="Framework code, e.g. iso-iec-42001.")
 
     class Meta:
@@ -70,7 +69,7 @@ class FrameworkViewSet(base.ReadOnlyModelViewSet):
 
     queryset = Framework.objects.all()
     serializer_class = FrameworkSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [filters.FilterBackend]
     filterset_class = FrameworkFilter
     pagination_class = FrameworkPagination
 
@@ -220,11 +219,11 @@ class RequirementDetailSerializer(RequirementSerializer):
         ]
 
 
-class RequirementFilter(django_filters.FilterSet):
+class RequirementFilter(filters.FilterSet):
     framework = django_filters.CharFilter(field_name="framework__code", help_text="Framework code.")
     version = django_filters.CharFilter(field_name="framework__version", help_text="Framework version.")
     kind = django_filters.MultipleChoiceFilter(choices=choices.RequirementKind.choices)
-    assessable = django_filters.BooleanFilter()
+    assessable = filters.BooleanFilter()
     parent = django_filters.NumberFilter(field_name="parent_id", help_text="Id of the parent requirement.")
     ref_id = django_filters.CharFilter(help_text="The identifier the framework uses, e.g. A.6.2.6.")
     q = django_filters.CharFilter(method="search", help_text="Search ref_id, title, description and text.")
@@ -255,7 +254,7 @@ class RequirementViewSet(base.ReadOnlyModelViewSet):
     """Requirements of every framework: functions, clauses, controls, articles, …"""
 
     queryset = Requirement.objects.all()
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [filters.FilterBackend]
     filterset_class = RequirementFilter
     pagination_class = RequirementPagination
 
@@ -339,7 +338,7 @@ class RequirementMappingSerializer(base.ModelSerializer):
         validators = []  # the pair rules are the service's, reported on ``target``
 
 
-class RequirementMappingFilter(django_filters.FilterSet):
+class RequirementMappingFilter(filters.FilterSet):
     source = django_filters.NumberFilter(field_name="source_id", help_text="Id of the source requirement.")
     target = django_filters.NumberFilter(field_name="target_id", help_text="Id of the target requirement.")
     framework = django_filters.CharFilter(
@@ -368,7 +367,7 @@ class RequirementMappingViewSet(ServiceModelViewSet):
 
     queryset = RequirementMapping.objects.all()
     serializer_class = RequirementMappingSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [filters.FilterBackend]
     filterset_class = RequirementMappingFilter
     pagination_class = RequirementMappingPagination
     create_service = staticmethod(services.create_mapping)

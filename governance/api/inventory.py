@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import FastRepresentation, ServiceModelViewSet, crud_summaries
 from governance.api.fields import AnnotatedSlugRelatedField
 from governance.models import AIModel, AISystem, SystemModel, Team, User
@@ -44,7 +44,7 @@ class AIModelSerializer(base.ModelSerializer):
         validators = []  # uniqueness is checked by the model layer with a field-level message
 
 
-class AIModelFilter(django_filters.FilterSet):
+class AIModelFilter(filters.FilterSet):
     modality = django_filters.ChoiceFilter(choices=choices.ModelModality.choices)
     model_type = django_filters.ChoiceFilter(choices=choices.ModelType.choices)
     weights = django_filters.ChoiceFilter(choices=choices.WeightsAvailability.choices)
@@ -168,7 +168,7 @@ class AISystemSerializer(FastRepresentation, base.ModelSerializer):
         return system.link_rows()
 
 
-class AISystemFilter(django_filters.FilterSet):
+class AISystemFilter(filters.FilterSet):
     lifecycle_stage = django_filters.MultipleChoiceFilter(choices=choices.LifecycleStage.choices)
     eu_ai_act_class = django_filters.MultipleChoiceFilter(choices=choices.EUAIActClass.choices)
     risk_tier = django_filters.MultipleChoiceFilter(choices=choices.RiskTier.choices)

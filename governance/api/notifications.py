@@ -17,12 +17,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance import choices
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.api.permissions import RoleAndScopePermission
-from governance.api.reviews import StrictBooleanFilter
 from governance.models import Notification, NotificationPreference, WebhookEndpoint
 from governance.services import idempotency, webhooks
 from governance.services import notifications as services
@@ -288,8 +287,8 @@ class NotificationSerializer(base.ModelSerializer):
         return notification.read_at is None
 
 
-class NotificationFilter(django_filters.FilterSet):
-    unread = StrictBooleanFilter(
+class NotificationFilter(filters.FilterSet):
+    unread = filters.BooleanFilter(
         field_name="read_at", lookup_expr="isnull", help_text="true: not read yet; false: read."
     )
     kind = django_filters.MultipleChoiceFilter(choices=choices.NotificationKind.choices)

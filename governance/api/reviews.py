@@ -9,17 +9,16 @@ page costs the same however many rows it holds.
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import F
 from django.utils import timezone
-from django_filters.widgets import BooleanWidget
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance import choices
-from governance.api import base
+from governance.api import base, filters
+from governance.api.fields import DateTimeField
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.models import Review
@@ -78,7 +77,7 @@ class ReviewSerializer(base.ModelSerializer):
 
 class NextReviewSerializer(base.Serializer):
     id = serializers.IntegerField()
-    due_at = serializers.DateTimeField()
+    due_at = DateTimeField()
     status = serializers.CharField()
 
 
@@ -125,37 +124,7 @@ class WaiveSerializer(base.Serializer):
 # --- Filters ------------------------------------------------------------------------------------
 
 
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
-
-
-class StrictBooleanField(forms.NullBooleanField):
-    """true or false (or absent); anything else is a field message instead of being ignored."""
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        result = super().to_python(value)
-        if result is None:
-            raise forms.ValidationError("Give true or false.", code="invalid")
-        return result
-
-
-class StrictBooleanWidget(BooleanWidget):
-    def value_from_datadict(self, data, files, name):
-        value = super().value_from_datadict(data, files, name)
-        return data.get(name) if value is None else value  # the field refuses what is not a boolean
-
-
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", StrictBooleanWidget)
-        super().__init__(*args, **kwargs)
-
-
-class ReviewFilter(django_filters.FilterSet):
+class ReviewFilter(filters.FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", help_text="System slug.")
     team = django_filters.CharFilter(
         field_name="system__owning_team__slug", help_text="Slug of the team owning the system."
@@ -163,16 +132,16 @@ class ReviewFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=choices.ReviewStatus.choices)
     outcome = django_filters.MultipleChoiceFilter(choices=choices.ReviewOutcome.choices)
     trigger = django_filters.ChoiceFilter(choices=choices.ReviewTrigger.choices)
-    due_before = django_filters.IsoDateTimeFilter(
+    due_before = filters.DateTimeFilter(
         field_name="due_at", lookup_expr="lt", help_text="Due before this ISO 8601 date or date-time."
     )
-    due_after = django_filters.IsoDateTimeFilter(
+    due_after = filters.DateTimeFilter(
         field_name="due_at", lookup_expr="gte", help_text="Due at or after this ISO 8601 date or date-time."
     )
-    overdue = StrictBooleanFilter(
+    overdue = filters.BooleanFilter(
         method="filter_overdue", help_text="true: due_state is overdue; false: everything else."
     )
-    due_within_days = IntegerFilter(
+    due_within_days = filters.IntegerFilter(
         method="filter_due_within_days",
         min_value=0,
         max_value=3650,

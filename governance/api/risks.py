@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
 from governance import choices
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.api.fields import AnnotatedSlugRelatedField, RelatedCodesField, user_field
 from governance.models import AISystem, Control, Risk
@@ -61,7 +61,7 @@ class RiskSerializer(base.ModelSerializer):
         validators = []  # the residual pair rule is the service's, reported on a field
 
 
-class RiskFilter(django_filters.FilterSet):
+class RiskFilter(filters.FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", help_text="System slug.")
     team = django_filters.CharFilter(
         field_name="system__owning_team__slug", help_text="Slug of the team owning the system."
@@ -80,7 +80,7 @@ class RiskFilter(django_filters.FilterSet):
     residual_score_min = django_filters.NumberFilter(
         field_name="residual_score", lookup_expr="gte", help_text="Residual score at least this."
     )
-    review_due = django_filters.BooleanFilter(
+    review_due = filters.BooleanFilter(
         method="filter_review_due", help_text="true: the review date is today or has passed."
     )
     q = django_filters.CharFilter(method="search", help_text="Search title and description.")

@@ -14,7 +14,6 @@ import django_filters
 from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, serializers, status
@@ -22,7 +21,8 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from governance.api import base
+from governance.api import base, filters
+from governance.api.fields import DateTimeField
 from governance.api.idempotency import IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.choices import ImplementationStatus
@@ -64,7 +64,7 @@ class SoAApplicabilitySerializer(base.Serializer):
     system = serializers.CharField(allow_null=True)
     applicable = serializers.BooleanField()
     justification = serializers.CharField()
-    updated_at = serializers.DateTimeField()
+    updated_at = DateTimeField()
 
 
 class SoAApproveInputSerializer(base.Serializer):
@@ -362,11 +362,11 @@ class SoAApproveView(IdempotentPostMixin, base.APIView):
         return Response(SoAVersionDetailSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
-class SoAVersionFilter(django_filters.FilterSet):
+class SoAVersionFilter(filters.FilterSet):
     framework = django_filters.CharFilter(field_name="framework__code", help_text="Framework code.")
     version = django_filters.CharFilter(field_name="framework__version", help_text="Framework version.")
     system = django_filters.CharFilter(field_name="system__slug", help_text="AI system slug.")
-    organisation_wide = django_filters.BooleanFilter(
+    organisation_wide = filters.BooleanFilter(
         field_name="system", lookup_expr="isnull", help_text="true: only organisation-wide statements."
     )
 
@@ -387,7 +387,7 @@ class SoAVersionViewSet(base.ReadOnlyModelViewSet):
     """Approved, frozen statements; system statements follow the system's visibility."""
 
     queryset = SoAVersion.objects.all()
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [filters.FilterBackend]
     filterset_class = SoAVersionFilter
     pagination_class = SoAVersionPagination
 

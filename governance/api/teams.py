@@ -8,7 +8,7 @@ from django.db.models import Q
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import ServiceModelViewSet, crud_summaries
 from governance.models import Team
 from governance.services import teams
@@ -26,7 +26,7 @@ class TeamSerializer(base.ModelSerializer):
         return [m.user.username for m in team.memberships.all()]
 
 
-class TeamFilter(django_filters.FilterSet):
+class TeamFilter(filters.FilterSet):
     q = django_filters.CharFilter(method="search")
 
     class Meta:

@@ -25,7 +25,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance import choices
-from governance.api import base
+from governance.api import base, filters
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from governance.api.pagination import StableCursorPagination
 from governance.models import (
@@ -113,7 +113,7 @@ class IndicatorSetPagination(StableCursorPagination):
     ordering = ("subject_kind", "key")
 
 
-class IndicatorSetFilter(django_filters.FilterSet):
+class IndicatorSetFilter(filters.FilterSet):
     subject_kind = django_filters.ChoiceFilter(choices=choices.TransparencySubject.choices)
 
     class Meta:
@@ -298,7 +298,7 @@ class AnswersSerializer(base.Serializer):
         return value
 
 
-class AssessmentFilter(django_filters.FilterSet):
+class AssessmentFilter(filters.FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", help_text="System slug.")
     model = django_filters.NumberFilter(field_name="model_id", help_text="AI model id.")
     indicator_set = django_filters.CharFilter(field_name="indicator_set__key", help_text="Indicator set key.")

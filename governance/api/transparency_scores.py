@@ -11,11 +11,10 @@ import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from governance.api import base
-from governance.api.pagination import StableCursorPagination
+from governance.api import base, filters
+from governance.api.pagination import CursorPagination, StableCursorPagination
 from governance.api.transparency import plain
 from governance.models import AISystem
 from governance.services import transparency as services
@@ -69,7 +68,7 @@ class RankedSystemSerializer(base.ModelSerializer):
         read_only_fields = fields
 
 
-class RankingFilter(django_filters.FilterSet):
+class RankingFilter(filters.FilterSet):
     score_min = django_filters.NumberFilter(
         method="noop", min_value=0, max_value=100, help_text="System score (%) at least this."
     )

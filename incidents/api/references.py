@@ -11,13 +11,12 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.db.models import Q
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers
 from rest_framework.routers import SimpleRouter
 
-from governance.api import base
+from governance.api import base, filters
 from governance.api.pagination import StableCursorPagination
 from incidents.models import ReferenceIncident
 from incidents.services.references import ranked, web_query
@@ -70,7 +69,7 @@ class YearFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
-class ReferenceIncidentFilter(django_filters.FilterSet):
+class ReferenceIncidentFilter(filters.FilterSet):
     q = django_filters.CharFilter(
         method="search",
         max_length=500,
@@ -138,7 +137,7 @@ class ReferenceIncidentViewSet(base.ReadOnlyModelViewSet):
     Repository and CSET v1 classifications, for comparison and linking. Every role reads them."""
 
     queryset = ReferenceIncident.objects.all()
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [filters.FilterBackend]
     filterset_class = ReferenceIncidentFilter
     pagination_class = ReferenceIncidentPagination
     lookup_field = "aiid_id"

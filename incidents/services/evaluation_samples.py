@@ -35,8 +35,13 @@ class InvalidSample(ValidationError):
         self.line = line
 
 
+MAX_COUNT = 2**31 - 1
+"""Largest count a column holds: the counts are ``PositiveIntegerField``, PostgreSQL's ``integer``."""
+
+
 def is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A whole number a count column can hold (a larger one was a 500 from the database)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
 
 
 # --- Per-sample results -------------------------------------------------------------------------
@@ -66,7 +71,7 @@ def _sample_row(line: int, row: object) -> tuple[str, str, int | None, int | Non
         raise invalid(f"grade must be one of {', '.join(choices.SampleGrade.values)}.")
     claims, hallucinated_claims = row.get("claims"), row.get("hallucinated_claims")
     if claims is not None and not is_count(claims):
-        raise invalid("claims must be a whole number of at least 0.")
+        raise invalid(f"claims must be a whole number from 0 to {MAX_COUNT}.")
     if hallucinated_claims is not None:
         if claims is None:
             raise invalid("hallucinated_claims needs claims.")
@@ -108,6 +113,8 @@ def stream_samples(*, run_id: int, rows: Iterable[object]) -> dict[str, int | No
                 hallucinated_claims += row_hallucinated or 0
     if lines == 0:
         raise ValidationError({"samples": "No per-sample results were given."})
+    if claims > MAX_COUNT:
+        raise ValidationError({"samples": f"The samples' claims add up to more than {MAX_COUNT}."})
     if 0 < with_claims < lines:
         # A partial sum of claims would be a rate over an unknown subset of the samples.
         raise ValidationError({"samples": "Give claims for every sample or for none."})

@@ -51,7 +51,13 @@ from incidents import choices
 from incidents.clock_rules import active_q
 from incidents.models import EvaluationRun, HallucinationLimit, Incident
 from incidents.services import stats
-from incidents.services.evaluation_samples import MAX_SAMPLES, InvalidSample, is_count, stream_samples
+from incidents.services.evaluation_samples import (
+    MAX_COUNT,
+    MAX_SAMPLES,
+    InvalidSample,
+    is_count,
+    stream_samples,
+)
 
 # Findings live in their own module; the API and admin reach every evaluation service from here.
 from incidents.services.findings import (
@@ -132,6 +138,9 @@ _ESCALATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 # --- Runs ---------------------------------------------------------------------------------------
 
 
+COUNT_MESSAGE = f"Must be a whole number from 0 to {MAX_COUNT}."
+
+
 def validate_counts(counts: Mapping[str, object], *, rate_basis: str) -> dict[str, int | None]:
     """The run's counts, checked for consistency, with ``abstained`` filled in when left out."""
     errors: dict[str, str] = {}
@@ -139,10 +148,10 @@ def validate_counts(counts: Mapping[str, object], *, rate_basis: str) -> dict[st
         if counts.get(field) is None:
             errors[field] = "This count is required."
         elif not is_count(counts[field]):
-            errors[field] = "Must be a whole number of at least 0."
+            errors[field] = COUNT_MESSAGE
     for field in ("abstained", "claims", "hallucinated_claims"):
         if counts.get(field) is not None and not is_count(counts[field]):
-            errors[field] = "Must be a whole number of at least 0."
+            errors[field] = COUNT_MESSAGE
     if errors:
         raise ValidationError(errors)
     result: dict[str, int | None] = {field: counts.get(field) for field in COUNT_FIELDS}

@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import FastRepresentation, ServiceModelViewSet, crud_summaries
 from governance.api.fields import AnnotatedNameField, named_choice_field
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
@@ -177,7 +177,7 @@ class FindingStatusSerializer(base.Serializer):
         return original
 
 
-class HallucinationFindingFilter(django_filters.FilterSet):
+class HallucinationFindingFilter(filters.FilterSet):
     system = django_filters.CharFilter(method="filter_system", help_text="AI system slug.")
     status = django_filters.MultipleChoiceFilter(choices=choices.FindingStatus.choices, distinct=False)
     subtype = django_filters.MultipleChoiceFilter(
@@ -188,8 +188,8 @@ class HallucinationFindingFilter(django_filters.FilterSet):
     run = django_filters.NumberFilter(field_name="run_id", help_text="Id of the evaluation run.")
     model_version = django_filters.CharFilter(field_name="model_version")
     benchmark = django_filters.CharFilter(field_name="benchmark_name", help_text="Benchmark name.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = HallucinationFinding

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import FastRepresentation, ServiceModelViewSet, crud_summaries
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import NewestFirstPagination
@@ -39,7 +39,7 @@ class HallucinationLimitUpdateSerializer(base.Serializer):
     judged_on = serializers.ChoiceField(choices=choices.LimitJudgedOn.choices, required=False)
 
 
-class HallucinationLimitFilter(django_filters.FilterSet):
+class HallucinationLimitFilter(filters.FilterSet):
     system = django_filters.CharFilter(method="filter_system", help_text="AI system slug.")
     benchmark = django_filters.CharFilter(field_name="benchmark_name", help_text="Benchmark name.")
 

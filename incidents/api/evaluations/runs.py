@@ -17,14 +17,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from governance.api import base
+from governance.api import base, filters
 from governance.api.base import FastRepresentation, ServiceModelViewSet, crud_summaries
 from governance.api.fields import AnnotatedNameField
 from governance.api.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from governance.api.pagination import NewestFirstPagination
+from governance.api.parsers import JSONParser, MultiPartParser
 from governance.exceptions import TooLarge as ServiceTooLarge
 from governance.models import AIModel
 from incidents.api.evaluations.samples import (
@@ -155,15 +155,15 @@ class EvaluationRunSerializer(FastRepresentation, base.ModelSerializer):
         validators = []  # the counts' consistency is the service's to check
 
 
-class EvaluationRunFilter(django_filters.FilterSet):
+class EvaluationRunFilter(filters.FilterSet):
     system = django_filters.CharFilter(method="filter_system", help_text="AI system slug.")
     model_version = django_filters.CharFilter(field_name="model_version")
     benchmark = django_filters.CharFilter(field_name="benchmark_name", help_text="Benchmark name.")
-    exceeded_limit = django_filters.BooleanFilter(
+    exceeded_limit = filters.BooleanFilter(
         field_name="exceeded_limit", help_text="true: the run's rate exceeded the system's limit."
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = EvaluationRun

@@ -12,10 +12,11 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from governance.api import base
+from governance.api.fields import DateTimeField
+from governance.api.pagination import CursorPagination
 from incidents import choices
 from incidents.api.fields import SystemReferenceField
 from incidents.models import EvaluationRun
@@ -38,10 +39,10 @@ class TrendQuerySerializer(base.QuerySerializer):
     benchmark = serializers.CharField(
         max_length=200, required=False, default=None, help_text="Only runs on this benchmark."
     )
-    since = serializers.DateTimeField(
+    since = DateTimeField(
         required=False, default=None, help_text="Only runs created at or after this time (ISO 8601)."
     )
-    until = serializers.DateTimeField(
+    until = DateTimeField(
         required=False, default=None, help_text="Only runs created before this time (ISO 8601)."
     )
     limit = serializers.IntegerField(

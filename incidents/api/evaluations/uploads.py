@@ -8,13 +8,13 @@ than a chunk of it is ever in memory. The samples' fields are the service's to c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from rest_framework import exceptions, status
 
+from governance.api import json_input
 from governance.api.base import unknown_field_errors, unknown_keys
 
 MAX_LINE_BYTES = 64 * 1024
@@ -40,19 +40,16 @@ class InvalidSampleLine(Exception):
         self.message = message
 
 
-_decode_json = json.JSONDecoder().decode  # a quarter faster per line than json.loads on bytes
-
-
 def parse_sample_line(raw: bytes, line: int) -> object:
-    """The JSON value on one line of a JSONL upload; ``InvalidSampleLine`` naming the line when it
-    is not JSON. The sample's fields are the service's to check (it names the line too)."""
+    """The JSON value on one line of a JSONL upload, read with the rules of every JSON body
+    (``json_input``); ``InvalidSampleLine`` naming the line when it is not JSON or holds a value
+    those rules refuse. The sample's fields are the service's to check (it names the line too)."""
     try:
-        return _decode_json(raw.decode())
-    except UnicodeDecodeError:
-        raise InvalidSampleLine(line, f"Line {line}: not UTF-8 text.") from None
-    except (ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise InvalidSampleLine(line, f"Line {line}: not valid JSON ({reason}).") from None
+        return json_input.loads(raw)
+    except json_input.RefusedValue as exc:
+        raise InvalidSampleLine(line, f"Line {line}: {exc.path or 'the line'}: {exc.message}") from None
+    except json_input.InvalidJSON as exc:
+        raise InvalidSampleLine(line, f"Line {line}: not valid JSON ({exc}).") from None
 
 
 def _lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes]:
@@ -123,9 +120,11 @@ def multipart_parts(request) -> tuple[dict, UploadedFile]:
     if raw is None:
         raise exceptions.ValidationError({"run": ["Send the run's fields as a JSON object in a part 'run'."]})
     try:
-        run_fields = json.loads(raw)
-    except ValueError:
-        raise exceptions.ValidationError({"run": ["Not valid JSON."]}) from None
+        run_fields = json_input.loads(raw)
+    except json_input.RefusedValue as exc:
+        raise exceptions.ValidationError({f"run.{exc.path}" if exc.path else "run": [exc.message]}) from None
+    except json_input.InvalidJSON as exc:
+        raise exceptions.ValidationError({"run": [f"Not valid JSON ({exc})."]}) from None
     if not isinstance(run_fields, dict):
         raise exceptions.ValidationError({"run": ["Expected a JSON object with the run's fields."]})
     if "sample_results" in run_fields:

@@ -9,6 +9,7 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Q
 from django.utils import timezone
 
+from governance.api import filters
 from incidents import choices
 from incidents.api.fields import system_ids
 from incidents.models import Incident
@@ -16,32 +17,30 @@ from incidents.models import Incident
 Status = choices.IncidentStatus
 
 
-class IncidentFilter(django_filters.FilterSet):
+class IncidentFilter(filters.FilterSet):
     system = django_filters.CharFilter(method="filter_system", help_text="AI system slug.")
     team = django_filters.CharFilter(method="filter_team", help_text="Team slug.")
     # distinct=False: one row per incident already, and DISTINCT would sort every column
     severity = django_filters.MultipleChoiceFilter(choices=choices.Severity.choices(), distinct=False)
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
     # Named after the fields they test, as the other lists' filters are.
-    is_serious = django_filters.BooleanFilter(
-        field_name="is_serious", help_text="Serious incidents (Art. 3(49))."
-    )
-    report_overdue = django_filters.BooleanFilter(
+    is_serious = filters.BooleanFilter(field_name="is_serious", help_text="Serious incidents (Art. 3(49)).")
+    report_overdue = filters.BooleanFilter(
         method="filter_report_overdue",
         help_text="true: report_state is overdue (serious, no initial Art. 73 report, its deadline passed).",
     )
-    report_due_soon = django_filters.BooleanFilter(
+    report_due_soon = filters.BooleanFilter(
         method="filter_report_due_soon",
         help_text="true: report_state is due_soon (serious, no initial report, due within 24 hours).",
     )
-    sla_breached = django_filters.BooleanFilter(
+    sla_breached = filters.BooleanFilter(
         method="filter_sla_breached",
         help_text="true: the response or resolution SLA is breached (a state late or overdue in `sla`).",
     )
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    occurred_after = filters.DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = filters.DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    created_after = filters.DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.DateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = django_filters.CharFilter(
         method="search",
         max_length=500,

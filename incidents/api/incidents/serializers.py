@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from governance.api import base
 from governance.api.base import FastRepresentation, read_only_except
-from governance.api.fields import AnnotatedNameField
+from governance.api.fields import AnnotatedNameField, DateTimeField
 from governance.models import AIModel, User
 from governance.models.inventory import PEOPLE
 from incidents import choices
@@ -278,9 +278,7 @@ class SeriousSetSerializer(base.Serializer):
 
 class AuthorityReportSerializer(base.Serializer):
     report = serializers.ChoiceField(choices=[(r, r) for r in lifecycle.REPORTS])
-    sent_at = serializers.DateTimeField(
-        required=False, allow_null=True, default=None, help_text="Default: now."
-    )
+    sent_at = DateTimeField(required=False, allow_null=True, default=None, help_text="Default: now.")
     authority_reference = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
