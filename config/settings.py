@@ -149,6 +149,12 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 VERITY_EVIDENCE_MAX_BYTES = env.int("VERITY_EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
+# Office documents are ZIP archives: what one may unpack to (archive bombs; services/office_documents.py).
+VERITY_EVIDENCE_ARCHIVE_MAX_BYTES = env.int(
+    "VERITY_EVIDENCE_ARCHIVE_MAX_BYTES", default=10 * VERITY_EVIDENCE_MAX_BYTES
+)
+VERITY_EVIDENCE_ARCHIVE_MAX_RATIO = env.int("VERITY_EVIDENCE_ARCHIVE_MAX_RATIO", default=100)
+VERITY_EVIDENCE_ARCHIVE_MAX_MEMBERS = env.int("VERITY_EVIDENCE_ARCHIVE_MAX_MEMBERS", default=10_000)
 
 # --- Request limits -------------------------------------------------------------------------
 # JSON bodies above this are refused with 413 before any parsing.

@@ -21,7 +21,6 @@ import logging
 import re
 import unicodedata
 import uuid
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +38,7 @@ from django.utils import timezone
 from governance.choices import EvidenceKind, Role
 from governance.exceptions import NotAllowed, TooLarge, UnacceptableContent
 from governance.models import ControlImplementation, Evidence, Requirement, Team, User
+from governance.services import office_documents
 from governance.services.access import is_officer, require_permission
 
 logger = logging.getLogger(__name__)
@@ -52,9 +52,8 @@ PNG = "image/png"
 JPEG = "image/jpeg"
 GIF = "image/gif"
 WEBP = "image/webp"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+DOCX, XLSX, PPTX = office_documents.DOCX, office_documents.XLSX, office_documents.PPTX
+ODT, ODS, ODP = office_documents.ODT, office_documents.ODS, office_documents.ODP
 
 # Detected type -> (what to call it in messages, file name extensions that agree with it).
 BINARY_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -63,9 +62,7 @@ BINARY_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     JPEG: ("a JPEG image", (".jpg", ".jpeg")),
     GIF: ("a GIF image", (".gif",)),
     WEBP: ("a WebP image", (".webp",)),
-    DOCX: ("a Word document", (".docx",)),
-    XLSX: ("an Excel workbook", (".xlsx",)),
-    PPTX: ("a PowerPoint presentation", (".pptx",)),
+    **office_documents.TYPES,
 }
 # UTF-8 text is told apart only by its extension; a text file without one is plain text.
 TEXT_TYPES: dict[str, str] = {
@@ -78,18 +75,9 @@ TEXT_TYPES: dict[str, str] = {
     ".markdown": "text/markdown",
 }
 ACCEPTED = (
-    "PDF, PNG, JPEG, GIF, WebP, Word (.docx), Excel (.xlsx), PowerPoint (.pptx) "
-    "and UTF-8 text (.txt, .csv, .json, .md)"
+    "PDF, PNG, JPEG, GIF, WebP, Word (.docx), Excel (.xlsx), PowerPoint (.pptx), "
+    "OpenDocument (.odt, .ods, .odp) and UTF-8 text (.txt, .csv, .json, .md)"
 )
-
-# Office Open XML: the main part's content type, and the folder the main part lives in.
-_OOXML_MAIN_PARTS = {
-    DOCX: ("application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml", "word/"),
-    XLSX: ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml", "xl/"),
-    PPTX: ("application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml", "ppt/"),
-}
-_CONTENT_TYPES_PART = "[Content_Types].xml"
-_MAX_CONTENT_TYPES_BYTES = 1024 * 1024
 
 # Text that a browser would sniff as markup (after the WHATWG sniffing rules), plus XML and SVG.
 _MARKUP_START = re.compile(
@@ -171,7 +159,8 @@ def inspect_upload(upload: UploadedFile) -> InspectedFile:
 
     Raises ``TooLarge`` as soon as more bytes than ``VERITY_EVIDENCE_MAX_BYTES`` have been read
     (whatever size the client declared) and ``UnacceptableContent`` for an empty file, a type
-    outside the allow-list, or a type that contradicts the file name's extension.
+    outside the allow-list, a type that contradicts the file name's extension, or an Office
+    document whose archive fails ``office_documents``' checks (archive bombs).
     """
     limit = max_file_bytes()
     if upload.size is not None and upload.size > limit:
@@ -207,6 +196,8 @@ def inspect_upload(upload: UploadedFile) -> InspectedFile:
                 f"The file's content is {description}, but its name ends in {suffix}. "
                 f"Name it {' or '.join(suffixes)}, or upload the file the name promises."
             )
+    elif suffix in office_documents.SUFFIXES:
+        raise _refuse(f"A {suffix} file is a ZIP-based document, but this file is not a ZIP archive.")
     elif is_text:
         _refuse_markup(head)
         if not suffix:
@@ -244,36 +235,9 @@ def _detect_binary(head: bytes, upload: UploadedFile) -> str | None:
         return GIF
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return WEBP
-    if head.startswith(b"PK\x03\x04"):
-        return _detect_office_document(upload)
+    if head.startswith(office_documents.ZIP_MAGIC):
+        return office_documents.detect(upload, accepted=ACCEPTED)
     return None
-
-
-def _detect_office_document(upload: UploadedFile) -> str:
-    """DOCX, XLSX or PPTX from the archive's directory and ``[Content_Types].xml``.
-
-    Only the directory and that one small part are read, so an archive bomb costs nothing.
-    Macro-enabled documents and other ZIP archives are refused.
-    """
-    try:
-        upload.seek(0)
-        with zipfile.ZipFile(upload) as archive:
-            infos = {info.filename: info for info in archive.infolist()}
-            part = infos.get(_CONTENT_TYPES_PART)
-            if part is None or part.file_size > _MAX_CONTENT_TYPES_BYTES:
-                raise _refuse(f"ZIP archives are not accepted as evidence; accepted are {ACCEPTED}.")
-            content_types = archive.read(part).decode("utf-8", errors="replace")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeError, ValueError) as exc:
-        raise _refuse("The file looks like a ZIP-based document but cannot be read as one.") from exc
-    finally:
-        upload.seek(0)
-    lowered = content_types.lower()
-    if "macroenabled" in lowered or any(name.lower().endswith("vbaproject.bin") for name in infos):
-        raise _refuse("Documents with macros are not accepted; save it as .docx, .xlsx or .pptx.")
-    for content_type, (main_part, folder) in _OOXML_MAIN_PARTS.items():
-        if main_part in content_types and any(name.startswith(folder) for name in infos):
-            return content_type
-    raise _refuse(f"ZIP archives are not accepted as evidence; accepted are {ACCEPTED}.")
 
 
 def _refuse_markup(head: bytes) -> None:

@@ -4,6 +4,7 @@ The ``evidence_dir`` fixture, which points evidence storage at a fresh directory
 ``tests/governance/conftest.py``; the evidence test modules apply it to every test.
 """
 
+import functools
 import io
 import re
 import shutil
@@ -108,6 +109,84 @@ def make_office(kind: str) -> bytes:
         if kind == "docm":
             archive.writestr("word/vbaProject.bin", b"\xd0\xcf\x11\xe0macro")
     return buffer.getvalue()
+
+
+_ODF = {
+    "odt": "application/vnd.oasis.opendocument.text",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "odp": "application/vnd.oasis.opendocument.presentation",
+}
+
+
+def make_odf(kind: str, *, macros: bool = False) -> bytes:
+    """An OpenDocument file as LibreOffice writes it: ``mimetype`` first and stored, then the parts."""
+    mimetype = _ODF[kind]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", mimetype, compress_type=zipfile.ZIP_STORED)
+        archive.writestr(
+            "content.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" office:version="1.3">'
+            "<office:body/></office:document-content>",
+        )
+        archive.writestr(
+            "META-INF/manifest.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+            'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
+            f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{mimetype}"/>'
+            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+            "</manifest:manifest>",
+        )
+        if macros:
+            archive.writestr("Basic/Standard/Module1.xml", "<script:module/>")
+    return buffer.getvalue()
+
+
+def with_member(document: bytes, name: str, content: bytes, compression=zipfile.ZIP_DEFLATED) -> bytes:
+    """The document with one more member (how the archive bombs below are built)."""
+    buffer = io.BytesIO(document)
+    with zipfile.ZipFile(buffer, "a", compression) as archive:
+        archive.writestr(name, content, compresslevel=9)
+    return buffer.getvalue()
+
+
+@functools.cache
+def deflated_zeros(mib: int) -> tuple[bytes, int]:
+    """``mib`` MiB of zeros as a raw deflate stream, and its CRC-32, without deflating them all.
+
+    One MiB of zeros deflates to about 1 KiB whose back-references only ever reach zeros, so the
+    same bytes, flushed to a byte boundary, may be repeated: 1 GiB packs into 1 MB in an instant.
+    """
+    zeros = bytes(1024 * 1024)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    piece = compressor.compress(zeros) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    crc = 0
+    for _ in range(mib):
+        crc = zlib.crc32(zeros, crc)
+    return piece * mib + zlib.compressobj(9, zlib.DEFLATED, -15).flush(), crc
+
+
+def with_zeros(document: bytes, name: str, mib: int) -> bytes:
+    """The document with one more member of ``mib`` MiB of zeros, deflated: an archive bomb.
+
+    The member is written stored, then its headers are set to what a deflated one declares.
+    """
+    stream, crc = deflated_zeros(mib)
+    buffer = io.BytesIO(document)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr(zipfile.ZipInfo(name, date_time=(2025, 3, 31, 0, 0, 0)), stream)
+    data = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        local = archive.getinfo(name).header_offset
+    central = data.rindex(b"PK\x01\x02")  # the last directory entry is the member just added
+    struct.pack_into("<H", data, local + 8, zipfile.ZIP_DEFLATED)
+    struct.pack_into("<II", data, local + 14 + 4, len(stream), mib * 1024 * 1024)
+    struct.pack_into("<I", data, local + 14, crc)
+    struct.pack_into("<H", data, central + 10, zipfile.ZIP_DEFLATED)
+    struct.pack_into("<I", data, central + 16, crc)
+    struct.pack_into("<I", data, central + 24, mib * 1024 * 1024)
+    return bytes(data)
 
 
 def make_zip() -> bytes:

@@ -7,7 +7,16 @@ import pytest
 
 from governance.models import Evidence
 from governance.services import evidence as evidence_service
-from tests.governance.evidence_helpers import HTML, STORED_NAME, URL, make_pdf, stored_files, upload
+from tests.governance.evidence_helpers import (
+    HTML,
+    STORED_NAME,
+    URL,
+    make_office,
+    make_pdf,
+    stored_files,
+    upload,
+    with_zeros,
+)
 
 pytestmark = pytest.mark.usefixtures("evidence_dir", "team_a")  # the payloads below name team-a
 
@@ -66,6 +75,18 @@ def test_it_refuses_an_oversized_file_on_the_admin_form(client, officer, setting
 
     assert response.status_code == 200
     assert "larger than the limit" in response.content.decode()
+    assert not Evidence.objects.exists()
+    assert stored_files(evidence_dir) == []
+
+
+def test_it_refuses_an_archive_bomb_on_the_admin_form(client, officer, team_a, evidence_dir):
+    client.force_login(officer)
+    bomb = with_zeros(make_office("xlsx"), "xl/media/blob.bin", 1024)
+
+    response = client.post(ADMIN_ADD, admin_form(team=team_a.pk, upload=upload("register.xlsx", bomb)))
+
+    assert response.status_code == 200
+    assert "The document unpacks to 1024 MB" in response.content.decode()
     assert not Evidence.objects.exists()
     assert stored_files(evidence_dir) == []
 

@@ -20,6 +20,7 @@ from tests.governance.evidence_helpers import (
     WEBP,
     download,
     executable,
+    make_odf,
     make_office,
     make_pdf,
     make_png,
@@ -28,6 +29,8 @@ from tests.governance.evidence_helpers import (
     raw_multipart,
     stored_files,
     upload,
+    with_member,
+    with_zeros,
 )
 
 pytestmark = pytest.mark.usefixtures("evidence_dir", "team_a")  # the payloads below name team-a
@@ -113,6 +116,9 @@ def test_it_cleans_client_file_names(given, cleaned):
         ("policy.docx", make_office("docx"), evidence_service.DOCX),
         ("register.xlsx", make_office("xlsx"), evidence_service.XLSX),
         ("briefing.pptx", make_office("pptx"), evidence_service.PPTX),
+        ("minutes.odt", make_odf("odt"), evidence_service.ODT),
+        ("budget.ods", make_odf("ods"), evidence_service.ODS),
+        ("slides.odp", make_odf("odp"), evidence_service.ODP),
         ("metrics.csv", b"metric,value\naccuracy,0.93\n", "text/csv"),
         ("run.json", b'{"accuracy": 0.93}\n', "application/json"),
         ("notes.md", "# Review\n\nAll checks passed \u2714\n".encode(), "text/markdown"),
@@ -245,6 +251,11 @@ def test_it_answers_422_to_html_named_pdf(api_as, officer, evidence_dir):
         ("archive.zip", make_zip(), "ZIP archives"),
         ("macro.docm", make_office("docm"), "macros"),
         ("macro.docx", make_office("docm"), "macros"),
+        ("macro.odt", make_odf("odt", macros=True), "macros"),
+        ("minutes.docx", make_odf("odt"), "OpenDocument text"),
+        ("policy.docx", b"Just some notes.\n", "not a ZIP archive"),
+        ("budget.ods", make_pdf()[:4] + b"\x00" * 64, "not a ZIP archive"),
+        ("policy.docx", b"PK\x03\x04" + b"\x00" * 64, "cannot be read"),
         ("utf16.txt", "hello".encode("utf-16"), "not of an accepted type"),
         ("latin1.txt", "caf\xe9".encode("latin-1"), "not of an accepted type"),
         ("empty.pdf", b"", "empty"),
@@ -273,3 +284,112 @@ def test_it_refuses_content_in_the_service_without_writing(officer, evidence_dir
 
     assert refused.value.field == "file"
     assert stored_files(evidence_dir) == []
+
+
+# --- Archive bombs --------------------------------------------------------------------------
+# Office documents are ZIP archives; one that unpacks to far more than it weighs is refused from
+# its central directory, before anything is stored.
+
+
+def assert_refused(response, evidence_dir, words):
+    assert response.status_code == 422, response.content
+    body = response.json()
+    assert body["code"] == "unsupported_content"
+    assert words in body["errors"]["file"][0], body
+    assert not Evidence.objects.exists()
+    assert stored_files(evidence_dir) == []
+
+
+def test_it_refuses_a_document_that_unpacks_to_a_gibibyte(api_as, officer, evidence_dir):
+    bomb = with_zeros(make_office("docx"), "word/media/image1.png", 1024)
+    assert len(bomb) < 1_100_000  # 1 GiB inside about 1 MB
+
+    response = post_file(api_as(officer), name="policy.docx", content=bomb)
+
+    assert_refused(response, evidence_dir, "The document unpacks to 1024 MB; at most 500 MB is accepted")
+
+
+@pytest.mark.parametrize(
+    "name,document", [("sheet.xlsx", make_office("xlsx")), ("sheet.ods", make_odf("ods"))]
+)
+def test_it_refuses_a_part_packed_far_more_tightly_than_documents_pack(
+    api_as, officer, evidence_dir, name, document
+):
+    bomb = with_zeros(document, "media/blob.bin", 20)  # 20 MiB in 20 KB: well inside the total
+
+    response = post_file(api_as(officer), name=name, content=bomb)
+
+    assert_refused(response, evidence_dir, "times its packed size; at most 100 times is accepted")
+
+
+def test_the_archive_limits_are_settings(api_as, officer, settings, evidence_dir):
+    settings.VERITY_EVIDENCE_ARCHIVE_MAX_BYTES = 4096
+    content = with_member(make_odf("odt"), "Pictures/photo.bin", bytes(range(256)) * 20)
+
+    assert_refused(
+        post_file(api_as(officer), name="minutes.odt", content=content), evidence_dir, "unpacks to"
+    )
+
+    settings.VERITY_EVIDENCE_ARCHIVE_MAX_BYTES = 1024 * 1024
+    settings.VERITY_EVIDENCE_ARCHIVE_MAX_RATIO = 2
+    assert post_file(api_as(officer), name="minutes.odt", content=content).status_code == 201  # small parts
+
+
+def test_it_refuses_a_document_of_too_many_parts(api_as, officer, settings, evidence_dir):
+    settings.VERITY_EVIDENCE_ARCHIVE_MAX_MEMBERS = 20
+    content = make_office("docx")
+    for number in range(20):
+        content = with_member(content, f"word/media/image{number}.png", b"x")
+
+    response = post_file(api_as(officer), name="policy.docx", content=content)
+
+    assert_refused(response, evidence_dir, "holds 23 parts; at most 20 are accepted")
+
+
+def test_it_refuses_a_part_named_twice(api_as, officer, evidence_dir):
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        content = with_member(make_office("docx"), "word/document.xml", b"<root/>")
+
+    assert_refused(post_file(api_as(officer), name="policy.docx", content=content), evidence_dir, "twice")
+
+
+def test_it_refuses_overlapping_parts(api_as, officer, evidence_dir):
+    # Two directory entries that point at the same packed data: the trick of bombs that declare
+    # one stream many times over without nesting archives.
+    content = bytearray(with_member(make_office("docx"), "word/copy.xml", b"<root/>"))
+    central = content.rindex(b"PK\x01\x02")
+    content[central + 42 : central + 46] = bytes(4)  # its data "starts" where the first part's does
+
+    response = post_file(api_as(officer), name="policy.docx", content=bytes(content))
+
+    assert_refused(response, evidence_dir, "overlap")
+
+
+WORKBOOK = make_office("xlsx")
+
+
+def with_embedded(workbook: bytes) -> bytes:
+    return with_member(make_office("docx"), "word/embeddings/Workbook1.xlsx", workbook)
+
+
+def test_it_accepts_a_document_with_an_embedded_workbook(api_as, officer):
+    response = post_file(api_as(officer), name="report.docx", content=with_embedded(WORKBOOK))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["content_type"] == evidence_service.DOCX
+
+
+def test_it_checks_an_embedded_workbook_like_the_document(api_as, officer, evidence_dir):
+    bombed = with_embedded(with_zeros(WORKBOOK, "xl/media/blob.bin", 20))
+
+    response = post_file(api_as(officer), name="report.docx", content=bombed)
+
+    assert_refused(response, evidence_dir, "'xl/media/blob.bin' unpacks to")
+
+
+def test_it_refuses_an_archive_inside_an_embedded_archive(api_as, officer, evidence_dir):
+    nested = with_embedded(with_member(WORKBOOK, "xl/embeddings/inner.zip", make_zip()))
+
+    response = post_file(api_as(officer), name="report.docx", content=nested)
+
+    assert_refused(response, evidence_dir, "archive inside an embedded archive")
