@@ -156,13 +156,13 @@ def _send_webhook(notification: Notification) -> Outcome:
         reason = endpoint.disabled_reason or "switched off by its owner"
         return _permanent(f"The webhook endpoint is disabled ({reason}).")
     try:
-        # Resolved and checked once; the request goes to this address, not to a fresh lookup.
-        address = webhooks.pinned_address(endpoint.url)
+        # Resolved and checked once; the request goes to these addresses, not to a fresh lookup.
+        addresses = webhooks.pinned_addresses(endpoint.url)
     except webhooks.AddressRefused as refused:
         if refused.unresolved:  # DNS failures pass; the next attempt looks the name up again
             return _retry(f"Webhook not reached: {refused.message}")
         return _permanent(f"Not sent: {refused.message}", endpoint_refused=True)
-    opener = pinned_http.pinned_opener(address, _NoRedirects)
+    opener = pinned_http.pinned_opener(addresses, _NoRedirects)
     body = webhook_body(notification)
     request = urllib.request.Request(
         endpoint.url,

@@ -7,7 +7,7 @@ recorded when it gave up on it.
 An endpoint makes the server send requests where a user says, so its URL must name a public
 address: loopback, private, link-local (cloud metadata) and reserved addresses are refused, here
 and again by delivery at send time (a name may resolve elsewhere later), which then connects to the
-very address it checked (``pinned_address``). Refusals never name the address a host resolved to.
+very addresses it checked (``pinned_addresses``). Refusals never name the address a host resolved to.
 ``VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` lifts this for development and tests; it is off in
 production (the default, ``VERITY_ENV``) unless set.
 """
@@ -61,11 +61,11 @@ def _host_and_port(url: str) -> tuple[str, int]:
     return host, port or (443 if parts.scheme == "https" else 80)
 
 
-def pinned_address(url: str, *, resolve=None) -> str:
-    """The one address to send ``url``'s requests to: its host resolved once, with every address
-    it resolves to checked (unless settings allow private addresses).
+def pinned_addresses(url: str, *, resolve=None) -> tuple[str, ...]:
+    """The addresses to send ``url``'s requests to, in the resolver's order: its host resolved
+    once, with every address it resolves to checked (unless settings allow private addresses).
 
-    Delivery connects to the returned address instead of resolving the name again, so a name
+    Delivery connects to the returned addresses instead of resolving the name again, so a name
     cannot pass this check and then point inside when the connection is made. ``resolve`` has
     ``socket.getaddrinfo``'s signature (the default, looked up on each call). Raises
     ``AddressRefused``; its message never names the addresses a host resolved to (they may be
@@ -84,7 +84,7 @@ def pinned_address(url: str, *, resolve=None) -> str:
                 raise AddressRefused(
                     f"The host {host!r} is not allowed: it does not resolve to a public address."
                 )
-    return infos[0][4][0]
+    return tuple(dict.fromkeys(info[4][0] for info in infos))
 
 
 def address_problem(url: str) -> str | None:
@@ -94,7 +94,7 @@ def address_problem(url: str) -> str | None:
     try:
         _host_and_port(url)
         if not settings.VERITY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-            pinned_address(url)
+            pinned_addresses(url)
     except AddressRefused as refused:
         return refused.message
     return None

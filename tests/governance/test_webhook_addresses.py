@@ -94,7 +94,7 @@ def test_every_address_a_name_resolves_to_is_checked(production_addresses):
         return [_info("93.184.215.14", port), _info("10.0.0.7", port)]
 
     with pytest.raises(webhooks.AddressRefused) as refused:
-        webhooks.pinned_address("https://hooks.example.com/in", resolve=resolve)
+        webhooks.pinned_addresses("https://hooks.example.com/in", resolve=resolve)
 
     assert "10.0.0.7" not in refused.value.message
     assert not refused.value.unresolved
@@ -103,16 +103,17 @@ def test_every_address_a_name_resolves_to_is_checked(production_addresses):
 @pytest.mark.parametrize("address", ["::ffff:10.0.0.7", "224.0.0.251", "100.64.0.1", "fe80::1"])
 def test_mapped_multicast_shared_and_link_local_addresses_are_not_public(production_addresses, address):
     with pytest.raises(webhooks.AddressRefused):
-        webhooks.pinned_address(
+        webhooks.pinned_addresses(
             "https://hooks.example.com/", resolve=lambda host, port, **kw: [_info(address, port)]
         )
 
 
-def test_the_checked_public_address_is_the_one_returned(production_addresses):
-    address = webhooks.pinned_address(
-        "https://hooks.example.com:8443/in", resolve=lambda host, port, **kw: [_info("93.184.215.14", port)]
+def test_the_checked_public_addresses_are_the_ones_returned(production_addresses):
+    addresses = webhooks.pinned_addresses(
+        "https://hooks.example.com:8443/in",
+        resolve=lambda host, port, **kw: [_info("2606:2800:21f:cb07::1", port), _info("93.184.215.14", port)],
     )
-    assert address == "93.184.215.14"
+    assert addresses == ("2606:2800:21f:cb07::1", "93.184.215.14")
 
 
 class _Rebinder:
@@ -174,6 +175,18 @@ def test_a_name_that_does_not_resolve_is_retried(monkeypatch):
     assert row.last_error == "Webhook not reached: The host 'gone.verity.test' does not resolve."
 
 
+def test_a_pinned_connection_tries_the_next_checked_address_when_one_does_not_answer():
+    with WebhookReceiver() as receiver:  # listens on 127.0.0.1 only; 127.0.0.2 refuses
+        port = receiver.server.server_port
+        opener = pinned_http.pinned_opener(["127.0.0.2", "127.0.0.1"])
+
+        with opener.open(f"http://hooks.verity.test:{port}/second", data=b"{}", timeout=2) as response:
+            assert response.status == 200
+
+        (request,) = receiver.to("/second")
+    assert request.headers["Host"] == f"hooks.verity.test:{port}"
+
+
 class _RecordingContext(ssl.SSLContext):
     """A TLS context that records what a handshake would verify, then stops the connection."""
 
@@ -193,7 +206,7 @@ def test_https_to_a_pinned_address_names_the_original_host_for_sni_and_the_certi
     context = _RecordingContext()
     with WebhookReceiver() as receiver:
         port = receiver.server.server_port
-        opener = pinned_http.pinned_opener("127.0.0.1", context=context)
+        opener = pinned_http.pinned_opener(["127.0.0.1"], context=context)
 
         with pytest.raises(OSError):
             opener.open(f"https://hooks.example.com:{port}/tls", timeout=2)
@@ -202,6 +215,6 @@ def test_https_to_a_pinned_address_names_the_original_host_for_sni_and_the_certi
 
 
 def test_https_checks_the_certificate_by_default():
-    (handler,) = [h for h in pinned_http.pinned_opener("127.0.0.1").handlers if hasattr(h, "https_open")]
+    (handler,) = [h for h in pinned_http.pinned_opener(["127.0.0.1"]).handlers if hasattr(h, "https_open")]
     assert handler._context.verify_mode == ssl.CERT_REQUIRED
     assert handler._context.check_hostname is True
