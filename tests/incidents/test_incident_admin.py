@@ -73,9 +73,9 @@ def test_it_reports_an_incident_from_the_admin_through_the_service(client, engin
         "severity": "SEV2",
         "occurred_at_0": (now - timedelta(hours=1)).strftime("%Y-%m-%d"),
         "occurred_at_1": (now - timedelta(hours=1)).strftime("%H:%M:%S"),
-        "detected_at_0": now.strftime("%Y-%m-%d"),
+        "detected_at_0": (now - timedelta(minutes=30)).strftime("%Y-%m-%d"),
         "detected_at_1": (now - timedelta(minutes=30)).strftime("%H:%M:%S"),
-        "became_aware_at_0": now.strftime("%Y-%m-%d"),
+        "became_aware_at_0": (now - timedelta(minutes=20)).strftime("%Y-%m-%d"),
         "became_aware_at_1": (now - timedelta(minutes=20)).strftime("%H:%M:%S"),
     }
     response = client.post(f"{QUEUE}add/", data)
