@@ -4,6 +4,7 @@ import re
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import Http404, JsonResponse
 
 from governance.change_context import pop_context, push_context
@@ -59,8 +60,9 @@ QUERY_CONTROL_MESSAGE = (
 
 class ControlCharacterMiddleware:
     """A path with a control character (``/api/v1/teams/a%00b/``) names nothing: 404 before any
-    view reads it. An API query parameter with one is a 400 naming the parameter. Both rules hold
-    for every endpoint, so none of them may pass such text on to the database."""
+    view reads it. A query parameter with one is a 400 (in the API's error shape, naming the
+    parameter, under ``/api/``). Both rules hold for every page and endpoint, so none of them may
+    pass such text on to the database."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -78,11 +80,13 @@ class ControlCharacterMiddleware:
                 },
                 status=404,
             )
-        errors = api and {
+        errors = {
             _PATH_CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", name): [QUERY_CONTROL_MESSAGE]
             for name, values in request.GET.lists()
             if any(_QUERY_CONTROL.search(text) for text in (name, *values))
         }
+        if errors and not api:
+            raise BadRequest(f"{', '.join(errors)}: {QUERY_CONTROL_MESSAGE}")  # the admin's search
         if errors:
             return JsonResponse(
                 {"status": 400, "code": "invalid", "detail": "Invalid input.", "errors": errors}, status=400

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from governance.api import json_input
 from governance.api.json_input import MAX_DEPTH
 from governance.models import AISystem, ControlImplementation, Evidence, Risk, TransparencyAssessment
 from incidents.models import EvaluationRun, EvaluationSample, Incident
@@ -131,6 +132,24 @@ def test_nesting_up_to_the_limit_is_parsed_and_brackets_in_strings_do_not_count(
     refused(client.post("/api/v1/risks/", one_more, content_type="application/json"), 400, "parse_error")
 
 
+@pytest.mark.parametrize(
+    ("text", "too_deep"),
+    [
+        ('{"x": "' + "[" * 100 + '"}', False),  # brackets in a string do not nest
+        ('["\\\\", ' + "[" * 70 + "]" * 70 + "]", True),  # an escaped backslash ends no string
+        ('["\\"' + "[" * 70 + '"]', False),  # an escaped quote does not end the string
+        ('{"\u00e9": ' + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "}", False),
+    ],
+)
+def test_the_depth_scan_reads_strings_and_escapes_as_json_does(text, too_deep):
+    json.loads(text)  # every case is JSON
+    if too_deep:
+        with pytest.raises(json_input.InvalidJSON):
+            json_input.loads(text)
+    else:
+        json_input.loads(text)
+
+
 # --- URLs -----------------------------------------------------------------------------------------
 
 
@@ -173,8 +192,11 @@ def test_tabs_and_line_breaks_in_a_search_are_text(client):
     assert client.get("/api/v1/risks/?q=refund%09amount%0A").status_code == 200
 
 
-def test_a_control_character_in_a_page_path_is_a_404_outside_the_api_too(client):
+def test_control_characters_outside_the_api_are_a_404_in_a_path_and_a_400_in_a_query(client, officer):
+    client.force_login(officer)
     assert client.get("/admin/governance/team/a%00b/change/").status_code == 404
+    assert client.get("/admin/governance/team/?q=a%00b").status_code == 400
+    assert client.get("/admin/governance/team/?q=team").status_code == 200
 
 
 # --- Per-sample results: the same rules for every JSONL line and the run part ---------------------

@@ -5,7 +5,7 @@ and every line of a JSONL upload of per-sample results are read with ``loads`` h
 the database or Python cannot take is a 400 naming where it is, never a 500 deeper down:
 
 * nesting deeper than ``MAX_DEPTH`` (``json`` recurses once per level: a thousand levels of
-  ``[`` raised ``RecursionError``). The depth is measured by a scan of the text before it is
+  ``[`` raised ``RecursionError``). The depth is measured by a scan of the bytes before they are
   parsed, which keeps no stack;
 * the NUL character ``\\u0000`` and unpaired surrogates (``\\ud800``) in any string, key or value:
   PostgreSQL's text refuses the first, UTF-8 cannot encode the second;
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import accumulate
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects a document may have; the API's own bodies use three."""
@@ -32,11 +33,8 @@ SURROGATE_MESSAGE = "Text may not contain an unpaired surrogate (\\ud800-\\udfff
 INTEGER_MESSAGE = f"Integers must lie between -{MAX_INTEGER} and {MAX_INTEGER}."
 FINITE_MESSAGE = "Numbers must be finite."
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_BRACKET = re.compile(r"[\[\]{}]")
-# Only these can make a parsed document break a rule other than depth; a text without any of
-# them is not walked (they may also match inside a string: the walk then finds nothing).
-_SUSPECT = re.compile(r"\\u0000|\\u[dD][89a-fA-F]|\d{19}|[eE][+-]?\d{3}")
+_STRUCTURE = bytes(range(256)).translate(None, b'[]{}"')  # every byte but brackets and quotes
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}.__getitem__
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -58,40 +56,79 @@ def _refuse_constant(name: str):
     raise InvalidJSON(f"{name} is not a JSON value.")
 
 
-_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+class _OutOfBounds(Exception):
+    """A number the rules refuse, met while parsing: the document is parsed again without the
+    bounds and walked, to name where it is."""
+
+
+def _bounded_int(digits: str) -> int:
+    value = int(digits)
+    if len(digits) > 18 and not -MAX_INTEGER <= value <= MAX_INTEGER:
+        raise _OutOfBounds
+    return value
+
+
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise _OutOfBounds
+    return value
+
+
+_decode = json.JSONDecoder(
+    parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_refuse_constant
+).decode
+_decode_unbounded = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+# A NUL or a surrogate reaches a parsed string only through these escapes (raw control characters
+# are not JSON, and UTF-8 cannot carry surrogates).
+_NUL_ESCAPE = re.compile(r"\\u0000").search
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]").search
 
 
 def loads(text: str | bytes) -> object:
     """The document in ``text`` (bytes are read as UTF-8); ``InvalidJSON`` if it is not JSON or
     nests deeper than ``MAX_DEPTH``, ``RefusedValue`` for a value the rules above refuse."""
     if isinstance(text, bytes):
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidJSON("The body is not UTF-8 text.") from None
+    else:
+        raw = text.encode("utf-8", "surrogatepass")
+    check_depth(raw)
     if text.startswith("\ufeff"):
         text = text[1:]
-    check_depth(text)
     try:
         value = _decode(text)
-    except json.JSONDecodeError as exc:
+    except InvalidJSON:
+        raise
+    except _OutOfBounds:
+        check_values(_decode_unbounded(text))  # raises RefusedValue naming the number
+        raise InvalidJSON(INTEGER_MESSAGE) from None  # not reached: the walk finds the number
+    except ValueError as exc:  # not JSON, or an integer of more digits than Python reads
         raise InvalidJSON(str(exc)) from None
-    if _SUSPECT.search(text):
+    if "\\u" in text and (_NUL_ESCAPE(text) or _SURROGATE_ESCAPE(text)):
         check_values(value)
     return value
 
 
-def check_depth(text: str) -> None:
-    """``InvalidJSON`` if the arrays and objects in ``text`` nest deeper than ``MAX_DEPTH``.
-    Brackets inside strings are not counted; unbalanced ones are the parser's to report."""
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub("", text)):
-        if match.group() in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise InvalidJSON(f"Nested more than {MAX_DEPTH} levels deep.")
-        else:
-            depth -= 1
+def check_depth(raw: bytes) -> None:
+    """``InvalidJSON`` if the arrays and objects in the UTF-8 bytes ``raw`` nest deeper than
+    ``MAX_DEPTH``. Brackets inside strings are not counted; unbalanced ones are the parser's to
+    report. Every step runs in C: counting, dropping escaped backslashes and quotes, deleting all
+    but brackets and quotes, splitting at the quotes, and the running sum of the brackets left
+    (no byte of a multi-byte UTF-8 character is a bracket, quote or backslash)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(raw.translate(None, _STRUCTURE).split(b'"')[::2])
+    if brackets.count(b"[") + brackets.count(b"{") <= MAX_DEPTH:
+        return
+    if max(accumulate(map(_STEP, brackets))) > MAX_DEPTH:
+        raise InvalidJSON(f"Nested more than {MAX_DEPTH} levels deep.")
 
 
 def check_values(document: object) -> None:
