@@ -10,6 +10,7 @@ PostgreSQL (``var/pgdata``) unless ``DATABASE_URL`` is set, Celery on kombu's fi
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,12 +61,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "governance.apps.GovernanceConfig",
     "incidents.apps.IncidentsConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "governance.middleware.RequestBodyLimitMiddleware",
     "governance.middleware.ControlCharacterMiddleware",
@@ -73,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "governance.middleware.SessionLifetimeMiddleware",
+    "governance.middleware.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.middleware.ChangeContextMiddleware",
@@ -290,10 +296,58 @@ VERITY_AUDIT_ANCHOR_EMAILS = env.str("VERITY_AUDIT_ANCHOR_EMAILS", default="")  
 VERITY_AUDIT_ANCHOR_WEBHOOK = env.str("VERITY_AUDIT_ANCHOR_WEBHOOK", default="")
 VERITY_AUDIT_ANCHOR_SECRET = env.str("VERITY_AUDIT_ANCHOR_SECRET", default="")  # signs the webhook
 
-# --- Security -------------------------------------------------------------------------------
+# --- Sessions (docs/deployment.md, "Sessions") ---------------------------------------------
+# Idle timeout: the session and its cookie expire this long after the last request, since every
+# request saves the session again. A signed-in session ends VERITY_SESSION_MAX_HOURS after
+# sign-in however active it is (governance.middleware.SessionLifetimeMiddleware).
+SESSION_COOKIE_AGE = int(env.float("VERITY_SESSION_IDLE_MINUTES", default=30) * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+VERITY_SESSION_MAX_SECONDS = int(env.float("VERITY_SESSION_MAX_HOURS", default=12) * 3600)
+
+# --- Security headers (both modes) ----------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Every page loads only this host's scripts, and no inline script: the admin, the browsable API
+# and the docs pages (governance.api.docs widens it for what Swagger UI and ReDoc need). Inline
+# styles stay allowed: the admin's own templates and Django's use style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
+# No page of Verity uses a device or sensor: deny them to the page and anything it embeds.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "bluetooth",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 if not DEVELOPMENT:
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP

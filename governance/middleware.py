@@ -1,11 +1,17 @@
-"""Request middleware: body size limit, control characters in URLs, and the change-history context."""
+"""Request middleware: body size limit, control characters in URLs, session lifetime, no caching
+of signed-in responses, and the change-history context."""
 
 import re
 import uuid
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY, logout
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import BadRequest
+from django.dispatch import receiver
 from django.http import Http404, JsonResponse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 from governance.change_context import pop_context, push_context
 
@@ -92,6 +98,55 @@ class ControlCharacterMiddleware:
                 {"status": 400, "code": "invalid", "detail": "Invalid input.", "errors": errors}, status=400
             )
         return self.get_response(request)
+
+
+# When the session's user signed in (a POSIX timestamp), for the absolute session lifetime.
+SIGNED_IN_AT = "verity_signed_in_at"
+
+
+@receiver(user_logged_in, dispatch_uid="verity_session_signed_in_at")
+def _stamp_sign_in(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        request.session[SIGNED_IN_AT] = timezone.now().timestamp()
+
+
+class SessionLifetimeMiddleware:
+    """Sign out a session ``VERITY_SESSION_MAX_SECONDS`` after its sign-in, however active it is.
+
+    The idle timeout needs no code: every request saves the session (``SESSION_SAVE_EVERY_REQUEST``),
+    which then expires ``SESSION_COOKIE_AGE`` after the last one. A signed-in session without a
+    stamp (signed in before this existed) is stamped on its next request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = request.session
+        # Only a request with a session cookie can be signed in; others leave the session untouched.
+        if settings.SESSION_COOKIE_NAME in request.COOKIES and SESSION_KEY in session:
+            now = timezone.now().timestamp()
+            signed_in_at = session.get(SIGNED_IN_AT)
+            if not isinstance(signed_in_at, int | float):
+                session[SIGNED_IN_AT] = now
+            elif now - signed_in_at > settings.VERITY_SESSION_MAX_SECONDS:
+                logout(request)
+        return self.get_response(request)
+
+
+class NoStoreWhenSignedInMiddleware:
+    """No browser or proxy keeps a response to a signed-in user, by session or API token: it holds
+    register data or evidence. The API's authentication sets the request's user for this too."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)  # keeps what a view added
+        return response
 
 
 class ChangeContextMiddleware:

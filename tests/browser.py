@@ -2,6 +2,10 @@
 
 Run ``scripts/ensure_browser.py`` first (``make test`` does) so that /usr/bin/chromium exists;
 Playwright's own browser downloads are not used.
+
+Every page opened in a context of ``chromium()``'s browser reports what the site's
+Content-Security-Policy refused; ``browser.csp_violations`` lists them, and leaving ``chromium()``
+with any fails the test that was using it.
 """
 
 from contextlib import contextmanager
@@ -16,6 +20,37 @@ CHROMIUM_ARGS = (
     " --disable-background-networking --disable-component-update --disable-sync"
 ).split()
 PASSWORD = "correct-horse-battery"  # what tests.factories.UserFactory sets
+# Playwright's init scripts run whatever the page's policy says; this one makes every refusal a
+# console message, besides the one Chromium writes itself.
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.effectiveDirective} refused ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+def _is_violation(text: str) -> bool:
+    return "CSP violation" in text or "Content Security Policy" in text
+
+
+def _watch_policy_violations(browser) -> list[str]:
+    violations: list[str] = []
+    new_context = browser.new_context
+
+    def new_watched_context(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+        context.add_init_script(_REPORT_VIOLATIONS)
+        context.on(
+            "console",
+            lambda message: (
+                _is_violation(message.text)
+                and violations.append(f"{message.page.url if message.page else ''}: {message.text}")
+            ),
+        )
+        return context
+
+    browser.new_context = new_watched_context
+    return violations
 
 
 @contextmanager
@@ -30,10 +65,13 @@ def chromium():
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
             )
+            browser.csp_violations = _watch_policy_violations(browser)
             try:
                 yield browser
             finally:
                 browser.close()
+            if browser.csp_violations:
+                pytest.fail("Content-Security-Policy violations:\n" + "\n".join(browser.csp_violations))
 
 
 def log_in(page, user):

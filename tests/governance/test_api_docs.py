@@ -47,26 +47,24 @@ def test_it_serves_the_docs_pages_with_every_script_and_stylesheet_from_this_hos
 def test_it_keeps_the_browser_on_this_host_with_a_content_security_policy(client, page):
     policy = client.get(page)["Content-Security-Policy"]
     assert "default-src 'self'" in policy
-    assert "img-src 'self' data:" in policy  # ReDoc's CDN logo is not fetched
+    assert "img-src 'self' data:" in policy
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("page,rendered", [("/api/docs/", ".swagger-ui .info .title"), ("/api/redoc/", "h1")])
 def test_it_renders_the_docs_in_a_browser_without_a_request_to_another_host(live_server, page, rendered):
-    """Every request the page makes goes to this host; one the page's policy blocks (ReDoc's
-    logo from its vendor's CDN) never leaves the browser."""
+    """Every request the page makes goes to this host, and the page's policy refuses nothing
+    (``chromium()`` fails on a violation): ReDoc's logo from its vendor's CDN is never asked for."""
     with chromium() as browser:
         context = browser.new_context(base_url=live_server.url)
         requested: list[str] = []
-        blocked: list[str] = []
         context.on("request", lambda request: requested.append(request.url))
-        context.on("requestfailed", lambda request: request.failure == "csp" and blocked.append(request.url))
         tab = context.new_page()
         tab.goto(page)
         tab.wait_for_selector(f"{rendered}:has-text('Verity API')", timeout=20_000)
         tab.wait_for_load_state("networkidle")
         context.close()
     host = urlsplit(live_server.url).netloc
-    sent = [url for url in requested if url not in blocked and urlsplit(url).scheme in ("http", "https")]
+    sent = [url for url in requested if urlsplit(url).scheme in ("http", "https")]
     assert [url for url in sent if urlsplit(url).netloc != host] == []
     assert f"{live_server.url}/api/schema/" in sent
