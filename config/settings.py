@@ -196,7 +196,25 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "governance.api.throttling.TokenRateThrottle",
+        "governance.api.throttling.AnonymousRateThrottle",
+    ],
 }
+
+# --- Rate limits and the shared cache (docs/deployment.md, "Rate limits and lockouts") ------
+# Requests per second, minute, hour or day ("600/min"); counted in the default cache.
+VERITY_API_RATES = {
+    "token": env.str("VERITY_API_RATE_TOKEN", default="600/min"),
+    "anonymous": env.str("VERITY_API_RATE_ANONYMOUS", default="60/min"),
+    "failed-authentication": env.str("VERITY_API_RATE_FAILED_AUTHENTICATION", default="10/min"),
+}
+# The counts must be shared by every web process: a cache in one process's memory is not. The
+# default is a table in the database (created by migrate); production names Redis here.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://verity_cache")}
+# The header a trusted reverse proxy sets to the client's address, e.g. X-Forwarded-For; unset,
+# the peer address is the client (governance/client_address.py).
+VERITY_CLIENT_ADDRESS_HEADER = env.str("VERITY_CLIENT_ADDRESS_HEADER", default="")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Verity API",

@@ -4,6 +4,9 @@ Personas: an officer, an engineer of team A, an engineer of team B ("other-team 
 an auditor. ``api_as(user, scope)`` returns an APIClient holding a real bearer token.
 """
 
+import os
+import uuid
+
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
@@ -39,6 +42,26 @@ def _tasks_sent_here_stay_here():
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+REDIS_URL = os.environ.get("VERITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# High enough that no test reaches them by accident; the rate-limit tests set their own.
+UNREACHED_RATES = {"token": "100000/min", "anonymous": "100000/min", "failed-authentication": "100000/min"}
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_per_test(settings):
+    """Each test counts requests from zero, in the test Redis under a key prefix of its own (a
+    database cache would add its queries to the query counts), at rates no test reaches unless it
+    sets its own."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    settings.VERITY_API_RATES = dict(UNREACHED_RATES)
 
 
 @pytest.fixture
@@ -94,7 +117,14 @@ def api_as(db):
 
 
 @pytest.fixture
-def gunicorn(transactional_db, tmp_path, settings):
+def gunicorn_env():
+    """Extra environment for the ``gunicorn`` fixture's server; a module overrides it to run the
+    server with settings of its own (rates, cache)."""
+    return {}
+
+
+@pytest.fixture
+def gunicorn(transactional_db, tmp_path, settings, gunicorn_env):
     """A real gunicorn (4 worker processes) on a free loopback port, serving the test database with
     production settings (``bench.server.django_env``)."""
     from bench.server import django_env, free_port, start_gunicorn, stop_gunicorn
@@ -105,6 +135,7 @@ def gunicorn(transactional_db, tmp_path, settings):
     )
     env = django_env(url, settings.SECRET_KEY)
     env["VERITY_TOKEN_HMAC_KEY"] = settings.TOKEN_HMAC_KEY  # tokens issued here must verify there
+    env.update(gunicorn_env)
     port = free_port()
     proc = start_gunicorn(env, port, workers=4, log_path=tmp_path / "gunicorn.log")
     yield f"http://127.0.0.1:{port}"

@@ -36,6 +36,7 @@ from rest_framework.settings import api_settings
 
 from governance.api.fields import DateTimeField
 from governance.api.idempotency import IdempotentPostMixin
+from governance.api.throttling import RefuseFailingAddressesMixin
 
 # A form posted by a browser (the browsable API) carries its CSRF token as a field.
 _FORM_HOUSEKEEPING = frozenset({"csrfmiddlewaretoken"})
@@ -472,19 +473,21 @@ class RefuseUnknownQueryParametersMixin:
             refuse_unknown_query_parameters(request)
 
 
-class APIView(RefuseUnknownQueryParametersMixin, views.APIView):
+class APIView(RefuseFailingAddressesMixin, RefuseUnknownQueryParametersMixin, views.APIView):
     """An API endpoint that is not a viewset."""
 
 
-class GenericViewSet(RefuseUnknownQueryParametersMixin, viewsets.GenericViewSet):
+class GenericViewSet(RefuseFailingAddressesMixin, RefuseUnknownQueryParametersMixin, viewsets.GenericViewSet):
     """A viewset that picks its actions from ``rest_framework.mixins``."""
 
 
-class ReadOnlyModelViewSet(RefuseUnknownQueryParametersMixin, viewsets.ReadOnlyModelViewSet):
+class ReadOnlyModelViewSet(
+    RefuseFailingAddressesMixin, RefuseUnknownQueryParametersMixin, viewsets.ReadOnlyModelViewSet
+):
     """A list and a detail."""
 
 
-class ModelViewSet(RefuseUnknownQueryParametersMixin, viewsets.ModelViewSet):
+class ModelViewSet(RefuseFailingAddressesMixin, RefuseUnknownQueryParametersMixin, viewsets.ModelViewSet):
     """A list, a detail and the writes."""
 
 

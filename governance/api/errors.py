@@ -13,6 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from governance.api import throttling
 from governance.exceptions import Conflict, NotAllowed, Unavailable
 
 
@@ -72,6 +73,8 @@ def exception_handler(exc, context):
     if not isinstance(exc, exceptions.APIException):
         return None
 
+    if exc.status_code == status.HTTP_401_UNAUTHORIZED and context.get("request") is not None:
+        throttling.record_failed_authentication(context["request"])
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header

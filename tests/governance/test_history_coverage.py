@@ -32,6 +32,7 @@ EXEMPT = {
     "incidents_incidentsequence": "a counter; each number it hands out is tracked with its incident",
     "incidents_evaluationsample": "per-sample results written in bulk by COPY and never changed; "
     "their evaluation run is tracked",
+    "verity_cache": "the default cache (rate-limit counts): expiring values, no one's record",
 }
 
 TABLES = """
