@@ -7,6 +7,7 @@ PostgreSQL (``var/pgdata``) unless ``DATABASE_URL`` is set, Celery on kombu's fi
 (``var/broker``), a fixed secret key, console e-mail. See docs/deployment.md.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "governance.apps.GovernanceConfig",
     "incidents.apps.IncidentsConfig",
 ]
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.middleware.ChangeContextMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into governance.views.sign_in_locked.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -122,7 +126,24 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHEC
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "governance.User"
-AUTHENTICATION_BACKENDS = ["governance.auth_backend.RolePermissionBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked. It only sees password
+    # logins (the admin's); API tokens are checked by governance.api.authentication.
+    "axes.backends.AxesStandaloneBackend",
+    "governance.auth_backend.RolePermissionBackend",
+]
+
+# --- Sign-in lockout (django-axes; docs/deployment.md, "Rate limits, lockouts and the shared cache")
+# A username is locked from one address after this many failed sign-ins from it, until the
+# cool-off has passed since the last one (each attempt while locked starts it again) or an officer
+# unlocks it. Username and address together: an attacker locks only their own address out, never
+# the real user signing in from elsewhere; the per-address API limits slow guessing across names.
+AXES_FAILURE_LIMIT = env.int("VERITY_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("VERITY_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful sign-in clears the failures before it
+AXES_CLIENT_IP_CALLABLE = "governance.client_address.client_address"
+AXES_LOCKOUT_CALLABLE = "governance.views.sign_in_locked"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -1,10 +1,13 @@
-"""Plain Django views: the health probe and the error pages.
+"""Plain Django views: the health probe, the error pages and the locked sign-in page.
 
 Errors under ``/api/`` answer JSON in the API's error shape (``{"status", "code", "detail"}``);
 every other path gets a page in the admin's look. Django calls these only with ``DEBUG`` off (always in
 production; in development with ``DJANGO_DEBUG=false``); with it on, it shows its own diagnostic pages.
 """
 
+import math
+
+from django.conf import settings
 from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -68,3 +71,23 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return _api_error(500, "server_error", detail)
     context = _admin_look(title="Server error", request_id=getattr(request, "request_id", ""))
     return HttpResponse(loader.render_to_string("500.html", context), status=500)
+
+
+def sign_in_locked(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """The answer to a sign-in while django-axes holds the account locked (``AXES_LOCKOUT_CALLABLE``):
+    429 with ``Retry-After``, saying how long to wait and whom to ask. The refused attempt itself
+    starts the cool-off again, so the wait is the whole cool-off."""
+    from governance.services.sign_in import cool_off
+
+    seconds = int(cool_off().total_seconds())
+    response = _page(
+        request,
+        "sign_in_locked.html",
+        429,
+        title="Sign-in temporarily locked",
+        username=(credentials or {}).get("username") or "",
+        failure_limit=settings.AXES_FAILURE_LIMIT,
+        minutes=math.ceil(seconds / 60),
+    )
+    response["Retry-After"] = str(seconds)
+    return response

@@ -1,8 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils import timezone
 
 from governance.admin.base import ChangeHistoryMixin
 from governance.models import Team, TeamMembership, User
+from governance.services import sign_in
 
 
 class MembershipInline(admin.TabularInline):
@@ -38,6 +40,19 @@ class TeamAdmin(ChangeHistoryMixin, admin.ModelAdmin):
         return team._systems
 
 
+class SignInFilter(admin.SimpleListFilter):
+    title = "sign-in"
+    parameter_name = "sign_in"
+
+    def lookups(self, request, model_admin):
+        return [("locked", "Locked after failed sign-ins")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "locked":
+            return queryset.filter(sign_in_locked_until__isnull=False)
+        return queryset
+
+
 class UserMembershipInline(MembershipInline):
     autocomplete_fields = ["team"]
     verbose_name = "team membership"
@@ -53,8 +68,10 @@ class UserAdmin(ChangeHistoryMixin, DjangoUserAdmin):
         "roles",
         "is_service_account",
         "is_active",
+        "sign_in",
     ]
-    list_filter = ["groups", "is_service_account", "is_active", "is_staff"]
+    list_filter = ["groups", "is_service_account", "is_active", "is_staff", SignInFilter]
+    actions = ["unlock_sign_in"]
     fieldsets = [
         *DjangoUserAdmin.fieldsets,
         ("Verity", {"fields": ["is_service_account"]}),
@@ -62,7 +79,25 @@ class UserAdmin(ChangeHistoryMixin, DjangoUserAdmin):
     inlines = [UserMembershipInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("groups")
+        return sign_in.with_lock_ends(super().get_queryset(request).prefetch_related("groups"))
+
+    @admin.display(description="sign-in", ordering="sign_in_locked_until")
+    def sign_in(self, user):
+        if user.sign_in_locked_until is None:
+            return "—"
+        until = timezone.localtime(user.sign_in_locked_until)
+        return f"Locked until {until:%H:%M} {until.tzname()}"
+
+    @admin.action(description="Unlock sign-in (clear failed sign-ins)", permissions=["change"])
+    def unlock_sign_in(self, request, queryset):
+        for user in queryset:
+            cleared = sign_in.unlock(actor=request.user, user=user)
+            self.log_change(request, user, f"Unlocked sign-in ({cleared} failed sign-in records cleared).")
+            self.message_user(
+                request,
+                f"Unlocked sign-in for {user.get_username()}: they can sign in again now.",
+                messages.SUCCESS,
+            )
 
     def get_readonly_fields(self, request, obj=None):
         # Officers manage roles (groups) but cannot make anyone a superuser or grant

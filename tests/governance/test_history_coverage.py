@@ -33,6 +33,11 @@ EXEMPT = {
     "incidents_evaluationsample": "per-sample results written in bulk by COPY and never changed; "
     "their evaluation run is tracked",
     "verity_cache": "the default cache (rate-limit counts): expiring values, no one's record",
+    # django-axes' sign-in records; an officer's unlock is logged in django_admin_log.
+    "axes_accessattempt": "failed sign-in counters: written on every failed login, cleared on unlock",
+    "axes_accessattemptexpiration": "when each failed sign-in counter expires",
+    "axes_accesslog": "the log of sign-ins and sign-outs itself",
+    "axes_accessfailurelog": "the log of failed sign-ins itself (off unless enabled)",
 }
 
 TABLES = """
