@@ -144,6 +144,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True  # a successful sign-in clears the failures before it
 AXES_CLIENT_IP_CALLABLE = "governance.client_address.client_address"
 AXES_LOCKOUT_CALLABLE = "governance.views.sign_in_locked"
+# Log each failure's username and address (axes masks them by default; passwords always are).
+AXES_SENSITIVE_PARAMETERS = []
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -66,9 +66,9 @@ class UserAdmin(ChangeHistoryMixin, DjangoUserAdmin):
         "first_name",
         "last_name",
         "roles",
+        "sign_in",
         "is_service_account",
         "is_active",
-        "sign_in",
     ]
     list_filter = ["groups", "is_service_account", "is_active", "is_staff", SignInFilter]
     actions = ["unlock_sign_in"]
