@@ -416,5 +416,7 @@ LOGGING = {
         # WeasyPrint reports every layout step of report.pdf at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # django-axes: each failed sign-in and lockout is a warning; its start-up banner is INFO.
+        "axes": {"level": "WARNING"},
     },
 }

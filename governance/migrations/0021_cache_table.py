@@ -14,6 +14,6 @@ def create_cache_table(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("governance", "0019_track_role_groups")]
+    dependencies = [("governance", "0020_evidence_pack_leases")]
 
     operations = [migrations.RunPython(create_cache_table, migrations.RunPython.noop)]
