@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "governance.middleware.ErrorResponseMiddleware",  # outermost: sees every stage's failure
     "django.middleware.security.SecurityMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -192,6 +193,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = VERITY_MAX_JSON_BODY_BYTES
 # A multipart upload of an evaluation run's per-sample results (JSONL, streamed to disk) may be
 # this large; above it, 413 before any of it is read.
 VERITY_MAX_SAMPLES_UPLOAD_BYTES = env.int("VERITY_MAX_SAMPLES_UPLOAD_BYTES", default=64 * 1024 * 1024)
+
+# --- Outages -------------------------------------------------------------------------------
+# While the database cannot be reached, every request answers 503 with this Retry-After.
+VERITY_OUTAGE_RETRY_AFTER_SECONDS = env.int("VERITY_OUTAGE_RETRY_AFTER_SECONDS", default=5)
 
 # --- Incidents ------------------------------------------------------------------------------
 # Per-severity service levels, e.g. '{"SEV1": {"respond_hours": 1, "resolve_hours": 24}}';

@@ -1,19 +1,97 @@
-"""Request middleware: body size limit, control characters in URLs, session lifetime, no caching
-of signed-in responses, and the change-history context."""
+"""Request middleware: error answers, body size limit, control characters in URLs, session
+lifetime, no caching of signed-in responses, and the change-history context."""
 
 import re
+import sys
 import uuid
+from http import HTTPStatus
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import BadRequest
+from django.core.signals import got_request_exception
 from django.dispatch import receiver
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
+from governance import views
+from governance.api.errors import error_body, error_response, is_outage
 from governance.change_context import pop_context, push_context
+
+_UNHANDLED = "_verity_unhandled_exception"
+
+
+def _remember_exception(sender, request=None, **kwargs):
+    """Django turns an exception from any view or middleware into a 500 where it was raised and
+    only signals it; keep it on the request so ``ErrorResponseMiddleware`` can tell an outage."""
+    if request is not None:
+        setattr(request, _UNHANDLED, sys.exc_info()[1])
+
+
+got_request_exception.connect(_remember_exception, dispatch_uid="verity_remember_exception")
+
+
+class ErrorResponseMiddleware:
+    """The outermost middleware: every error answer in its one shape, whatever ``DEBUG`` says.
+
+    - A database outage raised at any stage (authentication, a middleware, the view) answers
+      503 with ``Retry-After``: JSON under the API, a page elsewhere (``views.outage``).
+    - Under ``/api/`` and ``/healthz``, an error response that is not JSON (Django's debug
+      pages, its 400/404/405/500 pages) becomes the API's JSON error shape.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if is_outage(getattr(request, _UNHANDLED, None)):
+            return _replace(request, response, views.outage(request))
+        if response.status_code >= 400 and views.is_api(request) and not _is_json(response):
+            return _replace(request, response, _as_json_error(request, response))
+        return response
+
+
+# The replacement's own: its body's description and whether it may be retried.
+_OWN_HEADERS = {"content-type", "content-length", "retry-after", "allow"}
+
+
+def _replace(request, original, replacement):
+    """The replacement answer, keeping the headers the inner middleware set on the original
+    (security policies, caching, the request id)."""
+    for name, value in original.headers.items():
+        if name.lower() not in _OWN_HEADERS and name not in replacement.headers:
+            replacement[name] = value
+    if request_id := getattr(request, "request_id", ""):
+        replacement["X-Request-ID"] = request_id
+    return replacement
+
+
+def _is_json(response) -> bool:
+    return response.get("Content-Type", "").split(";")[0].strip().endswith("json")
+
+
+def _as_json_error(request, response):
+    status = response.status_code
+    if status >= 500:
+        return views.api_server_error(request) if status == 500 else _plain(status)
+    if status == 404:
+        return views.page_not_found(request, None)
+    answer = _plain(status)
+    if allow := response.get("Allow"):
+        answer["Allow"] = allow
+    return answer
+
+
+def _plain(status: int) -> JsonResponse:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a status HTTP does not name
+        phrase = "Error"
+    return error_response(status, phrase.lower().replace(" ", "_").replace("-", "_"), f"{phrase}.")
+
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
@@ -39,18 +117,10 @@ class RequestBodyLimitMiddleware:
         if chunked and not request.META.get("CONTENT_LENGTH"):
             # WSGI servers hand Django an empty body for chunked uploads; refusing beats
             # answering 200 to a write that silently did nothing.
-            return JsonResponse(
-                {"status": 411, "code": "length_required", "detail": "Send a Content-Length header."},
-                status=411,
-            )
+            return error_response(411, "length_required", "Send a Content-Length header.")
         if length > limit and not content_type.startswith("multipart/"):
-            return JsonResponse(
-                {
-                    "status": 413,
-                    "code": "request_too_large",
-                    "detail": f"Request body is {length} bytes; the limit is {limit} bytes.",
-                },
-                status=413,
+            return error_response(
+                413, "request_too_large", f"Request body is {length} bytes; the limit is {limit} bytes."
             )
         return self.get_response(request)
 
@@ -78,14 +148,7 @@ class ControlCharacterMiddleware:
         if _PATH_CONTROL.search(request.path_info):
             if not api:
                 raise Http404("No such page.")
-            return JsonResponse(
-                {
-                    "status": 404,
-                    "code": "not_found",
-                    "detail": "Not found: the path holds a control character.",
-                },
-                status=404,
-            )
+            return error_response(404, "not_found", "Not found: the path holds a control character.")
         errors = {
             _PATH_CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", name): [QUERY_CONTROL_MESSAGE]
             for name, values in request.GET.lists()
@@ -94,9 +157,7 @@ class ControlCharacterMiddleware:
         if errors and not api:
             raise BadRequest(f"{', '.join(errors)}: {QUERY_CONTROL_MESSAGE}")  # the admin's search
         if errors:
-            return JsonResponse(
-                {"status": 400, "code": "invalid", "detail": "Invalid input.", "errors": errors}, status=400
-            )
+            return JsonResponse(error_body(400, "invalid", "Invalid input.", errors), status=400)
         return self.get_response(request)
 
 

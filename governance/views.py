@@ -1,8 +1,11 @@
 """Plain Django views: the health probe, the error pages and the locked sign-in page.
 
-Errors under ``/api/`` answer JSON in the API's error shape (``{"status", "code", "detail"}``);
-every other path gets a page in the admin's look. Django calls these only with ``DEBUG`` off (always in
-production; in development with ``DJANGO_DEBUG=false``); with it on, it shows its own diagnostic pages.
+Errors under ``/api/`` and of ``/healthz`` answer JSON in the API's error shape
+(``{"status", "code", "detail"}``); every other path gets a page in the admin's look. Django calls
+the handlers only with ``DEBUG`` off (always in production; in development with
+``DJANGO_DEBUG=false``); with it on, it shows its own diagnostic pages, which
+``governance.middleware.ErrorResponseMiddleware`` replaces with JSON under the API. A database
+outage is a 503 (``outage``) on every path, whatever ``DEBUG`` says.
 """
 
 import math
@@ -13,7 +16,10 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 
-API_PREFIX = "/api/"
+from governance.api.errors import OUTAGE_DETAIL, error_response, outage_headers
+
+# Paths whose clients are programs: every error of theirs is JSON.
+JSON_PREFIXES = ("/api/", "/healthz")
 
 
 def healthz(request):
@@ -23,12 +29,8 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-def _is_api(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX)
-
-
-def _api_error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"status": status, "code": code, "detail": detail}, status=status)
+def is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(JSON_PREFIXES)
 
 
 def _admin_look(**context) -> dict:
@@ -49,28 +51,42 @@ def _page(request: HttpRequest, template: str, status: int, **context) -> HttpRe
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _is_api(request):
-        return _api_error(404, "not_found", "No endpoint at this address; GET /api/v1/ lists them.")
+    if is_api(request):
+        return error_response(404, "not_found", "No endpoint at this address; GET /api/v1/ lists them.")
     return _page(request, "404.html", 404, title="Page not found", request_path=request.path)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _is_api(request):
-        return _api_error(403, "permission_denied", str(exception) or "You may not do this.")
+    if is_api(request):
+        return error_response(403, "permission_denied", str(exception) or "You may not do this.")
     return _page(request, "403.html", 403, title="Not allowed", reason=str(exception))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """The page of an unhandled error. It reads nothing from the database (which may be what
     failed) and runs no context processors."""
-    if _is_api(request):
-        request_id = getattr(request, "request_id", "")
-        detail = "Server error; it has been logged."
-        if request_id:
-            detail += f" Quote request id {request_id} when you report it."
-        return _api_error(500, "server_error", detail)
+    if is_api(request):
+        return api_server_error(request)
     context = _admin_look(title="Server error", request_id=getattr(request, "request_id", ""))
     return HttpResponse(loader.render_to_string("500.html", context), status=500)
+
+
+def api_server_error(request: HttpRequest) -> JsonResponse:
+    """A 500 that names the request id to quote and nothing of what failed."""
+    request_id = getattr(request, "request_id", "")
+    detail = "Server error; it has been logged."
+    if request_id:
+        detail += f" Quote request id {request_id} when you report it."
+    return error_response(500, "server_error", detail)
+
+
+def outage(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After`` while the database is unreachable; like ``server_error`` it
+    reads nothing from the database."""
+    if is_api(request):
+        return error_response(503, "service_unavailable", OUTAGE_DETAIL, headers=outage_headers())
+    context = _admin_look(title="Temporarily unavailable", request_id=getattr(request, "request_id", ""))
+    return HttpResponse(loader.render_to_string("503.html", context), status=503, headers=outage_headers())
 
 
 def sign_in_locked(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:

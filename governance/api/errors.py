@@ -2,19 +2,52 @@
 
 ``{"status": 400, "code": "invalid", "detail": "…", "errors": {"field": ["message"]}}``;
 ``errors`` appears on validation errors only. Django ``ValidationError``s from services and
-domain errors (``Conflict``, ``NotAllowed``) are translated here, so views stay thin.
+domain errors (``Conflict``, ``NotAllowed``) are translated here, so views stay thin. A database
+outage is a 503 with ``Retry-After``, here for DRF views and in
+``governance.middleware.ErrorResponseMiddleware`` for everything else.
 """
 
+import logging
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
-from django.http import Http404
+from django.db import IntegrityError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from governance.api import throttling
 from governance.exceptions import Conflict, NotAllowed, Unavailable
+
+logger = logging.getLogger(__name__)
+
+# The database is unreachable, went away mid-request or gave up on a statement (a deadlock, a
+# cancelled query): nothing the client sent is wrong, and the same request may succeed later.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+OUTAGE_DETAIL = "The service is temporarily unavailable; retry after the time in Retry-After."
+
+
+def error_body(status: int, code: str, detail: str, errors: dict | None = None) -> dict:
+    """The one error shape; ``errors`` (field → messages) only on validation errors."""
+    body = {"status": status, "code": code, "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def error_response(status: int, code: str, detail: str, headers: dict | None = None) -> JsonResponse:
+    """The error shape as a plain Django response, for answers outside DRF views."""
+    return JsonResponse(error_body(status, code, detail), status=status, headers=headers)
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    return isinstance(exc, OUTAGE_ERRORS)
+
+
+def outage_headers() -> dict:
+    return {"Retry-After": str(settings.VERITY_OUTAGE_RETRY_AFTER_SECONDS)}
 
 
 def _as_field_errors(detail) -> dict:
@@ -49,26 +82,25 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Conflict):
         set_rollback()
-        return Response(
-            {"status": 409, "code": "conflict", "detail": exc.message}, status=status.HTTP_409_CONFLICT
-        )
+        return Response(error_body(409, "conflict", exc.message), status=status.HTTP_409_CONFLICT)
     elif isinstance(exc, Unavailable):
         set_rollback()
-        body = {"status": 503, "code": exc.code, "detail": exc.message}
         headers = {"Retry-After": str(exc.retry_after)}
-        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
+        return Response(error_body(503, exc.code, exc.message), status=503, headers=headers)
     elif isinstance(exc, exceptions.UnsupportedMediaType):
         exc = exceptions.UnsupportedMediaType(_sent_type(context), detail=_media_type_detail(context))
     elif isinstance(exc, IntegrityError):
         # A race the validation could not see (two creates of one slug at once).
         set_rollback()
         return Response(
-            {
-                "status": 409,
-                "code": "conflict",
-                "detail": "The request conflicts with a concurrent change; retry.",
-            },
+            error_body(409, "conflict", "The request conflicts with a concurrent change; retry."),
             status=status.HTTP_409_CONFLICT,
+        )
+    elif is_outage(exc):
+        logger.warning("Database unavailable, answering 503: %s", exc)
+        set_rollback()
+        return Response(
+            error_body(503, "service_unavailable", OUTAGE_DETAIL), status=503, headers=outage_headers()
         )
     if not isinstance(exc, exceptions.APIException):
         return None
@@ -81,12 +113,10 @@ def exception_handler(exc, context):
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
     set_rollback()
-    body = {"status": exc.status_code, "code": _code(exc)}
     if isinstance(exc, exceptions.ValidationError):
-        body["detail"] = "Invalid input."
-        body["errors"] = _as_field_errors(exc.detail)
+        body = error_body(exc.status_code, _code(exc), "Invalid input.", _as_field_errors(exc.detail))
     else:
-        body["detail"] = str(exc.detail)
+        body = error_body(exc.status_code, _code(exc), str(exc.detail))
     return Response(body, status=exc.status_code, headers=headers)
 
 
