@@ -100,3 +100,37 @@ def test_it_documents_every_path_parameter_and_field_of_the_schema_in_the_api_gu
     }
     assert {name for name in parameters if not named(name)} == set(), "query parameters not in the guide"
     assert {name for name in fields if not named(name)} == set(), "fields not in the guide"
+
+
+def _operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            yield path, method.upper(), operation
+
+
+def test_it_documents_the_one_error_shape_as_a_component(client):
+    schema = client.get("/api/schema/?format=json").json()
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["status", "code", "detail"]
+    assert set(error["properties"]) == {"status", "code", "detail", "errors"}
+    assert error["properties"]["errors"]["type"] == "object"  # field → messages
+
+
+def test_it_lists_the_error_statuses_each_operation_can_answer(client):
+    schema = client.get("/api/schema/?format=json").json()
+    for path, method, operation in _operations(schema):
+        responses = operation["responses"]
+        errors = {int(code) for code in responses if int(code) >= 400}
+        for code in errors:
+            assert responses[str(code)]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }, (method, path, code)
+        assert {400, 503} <= errors, (method, path)
+        assert "Retry-After" in responses["503"]["headers"]
+        if path != "/api/v1/":  # the index is public
+            assert {401, 403} <= errors, (method, path)
+        assert (404 in errors) == ("{" in path), (method, path)
+        assert (409 in errors) == (method in {"POST", "PUT", "PATCH", "DELETE"}), (method, path)
+        assert ({411, 413, 415} <= errors) == (method in {"POST", "PUT", "PATCH"}), (method, path)
+    incidents = schema["paths"]["/api/v1/incidents/"]["post"]["responses"]
+    assert "422" in incidents  # a create takes an Idempotency-Key
