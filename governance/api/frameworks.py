@@ -24,6 +24,8 @@ from governance.services import mappings as services
 
 
 class FrameworkSerializer(base.ModelSerializer):
+    # Blank when the publisher has no canonical page; a blank is not a URI, so say it may be one.
+    source_url = serializers.URLField(read_only=True, allow_blank=True)
     requirements_total = serializers.IntegerField(read_only=True, help_text="Requirements in the framework.")
     requirements_assessable = serializers.IntegerField(
         read_only=True, help_text="Requirements that count in coverage and assessments."

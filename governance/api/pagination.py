@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.core import signing
 from rest_framework import pagination
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.utils.urls import replace_query_param
 
 
@@ -45,6 +45,25 @@ class CursorPagination(pagination.CursorPagination):
         if not valid:  # signed by this server, so only by an older version of it
             raise NotFound(self.invalid_cursor_message)
         return pagination.Cursor(offset=offset, reverse=reverse, position=position)
+
+    def get_page_size(self, request):
+        """The page size asked for, at most ``max_page_size``; anything but a positive whole
+        number is a 400 (DRF would quietly fall back to the default)."""
+        name = self.page_size_query_param
+        raw = request.query_params.get(name) if name else None
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            limit = f" (at most {self.max_page_size} are given)" if self.max_page_size else ""
+            raise ValidationError({name: [f"A whole number from 1{limit}."]})
+        return min(int(raw), self.max_page_size) if self.max_page_size else int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
 
 
 class StableCursorPagination(CursorPagination):

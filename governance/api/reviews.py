@@ -45,6 +45,12 @@ class ReviewSerializer(base.ModelSerializer):
         "overdue (open and past it, whatever its status says yet), completed or waived.",
     )
     overdue = serializers.SerializerMethodField(help_text="due_state is overdue.")
+    outcome = serializers.ChoiceField(
+        choices=choices.ReviewOutcome.choices,
+        read_only=True,
+        allow_blank=True,
+        help_text="Blank until the review is completed.",
+    )
 
     class Meta:
         model = Review

@@ -10,6 +10,7 @@ The statuses mirror where each error comes from: ``governance.api.errors`` (the 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework.permissions import AllowAny
+from rest_framework.viewsets import ViewSetMixin
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -61,7 +62,11 @@ _ERRORS = {
     400: ("Invalid input: the field messages are in `errors`, or a query parameter is unknown.", {}),
     401: ("No token, or the token is unknown, revoked or expired.", {}),
     403: ("The token's role, scope or team does not allow this.", {}),
-    404: ("No such item, or it is not visible to the token's teams.", {}),
+    404: (
+        "No such item (or one the request names), it is not visible to the token's teams, "
+        "or the cursor is not one this list issued.",
+        {},
+    ),
     409: (
         "The write conflicts with the current state, or the Idempotency-Key is still in use.",
         _RETRY_AFTER,
@@ -75,7 +80,7 @@ _ERRORS = {
 }
 
 
-def error_statuses(view, method: str, path: str) -> list[int]:
+def error_statuses(view, method: str, path: str, *, paginated: bool) -> list[int]:
     """The error statuses an operation can answer with."""
     # Imported here: DRF imports this module while the view modules are still loading.
     from governance.api.idempotency import IdempotentPostMixin
@@ -84,7 +89,10 @@ def error_statuses(view, method: str, path: str) -> list[int]:
     statuses = {400, 503}
     if not public:
         statuses |= {401, 403}
-    if "{" in path:
+    # An item route, or a computed endpoint that names what it reads in its query (a framework,
+    # a system): either can name something that is not there or not visible.
+    # A list pages with signed cursors: one the server did not issue is a 404.
+    if "{" in path or not isinstance(view, ViewSetMixin) or paginated:
         statuses.add(404)
     if method in _WRITE_METHODS:
         statuses.add(409)
@@ -107,7 +115,8 @@ class AutoSchema(SpectacularAutoSchema):
         registry.register_on_missing(ERROR_COMPONENT)
         content = {"application/json": {"schema": ERROR_COMPONENT.ref}}
         responses = operation.setdefault("responses", {})
-        for status in error_statuses(self.view, method, path):
+        paginated = self._is_list_view() and self._get_paginator() is not None
+        for status in error_statuses(self.view, method, path, paginated=paginated):
             description, headers = _ERRORS[status]
             response = {"description": description, "content": content}
             if headers:

@@ -130,7 +130,12 @@ class SoAFrameworkRefSerializer(base.Serializer):
 class SoAVersionSerializer(base.ModelSerializer):
     framework = serializers.CharField(source="framework.code")
     framework_version = serializers.CharField(source="framework.version")
-    system = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    system = serializers.SlugRelatedField(
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text="System slug; null for the organisation.",
+    )
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:

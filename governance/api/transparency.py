@@ -54,6 +54,8 @@ class IndicatorSerializer(base.ModelSerializer):
 
 class IndicatorSetSerializer(base.ModelSerializer):
     indicator_count = serializers.IntegerField(read_only=True)
+    # Blank for sets without a public source (Verity's own deployment indicators).
+    source_url = serializers.URLField(read_only=True, allow_blank=True)
 
     class Meta:
         model = IndicatorSet
