@@ -34,6 +34,9 @@ CHECKS = (
     "negative_data_rejection",
 )
 SEED = 20261207
+# The long run adds the coverage phase (boundary values of every parameter: thousands of cases).
+LONG_PHASES = "examples,coverage,fuzzing"
+SHORT_PHASES = "examples,fuzzing"
 PERSONAS = {"officer": "olivia", "engineer": "erin"}
 
 
@@ -58,7 +61,14 @@ class Figures:
 
 
 def run(
-    base_url: str, token: str, *, persona: str, examples: int, report_dir: Path, seed: int = SEED
+    base_url: str,
+    token: str,
+    *,
+    persona: str,
+    examples: int,
+    report_dir: Path,
+    seed: int = SEED,
+    phases: str = LONG_PHASES,
 ) -> Figures:
     """One ``st run`` over every operation of the served schema with ``token``; its figures."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +84,7 @@ def run(
         "--seed",
         str(seed),
         "--phases",
-        "examples,coverage,fuzzing",
+        phases,
         "--workers",
         "2",
         "--no-shrink",
