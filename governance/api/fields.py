@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from governance.models import User
 from governance.models.inventory import PEOPLE
@@ -26,10 +27,19 @@ class AnnotatedSlugRelatedField(serializers.SlugRelatedField):
     "does not exist", exactly like an unknown slug.
     """
 
+    default_error_messages = {"blank": "Send null for none, not an empty string."}
+
     def __init__(self, *, annotation: str, visible: bool = False, **kwargs):
         self.annotation = annotation
         self.visible = visible
         super().__init__(**kwargs)
+
+    def run_validation(self, data=empty):
+        # DRF reads "" as null for a relation; the schema says a slug or null, and one spelling
+        # of "none" is what clients can rely on.
+        if data == "":
+            self.fail("blank")
+        return super().run_validation(data)
 
     def get_attribute(self, instance):
         if hasattr(instance, self.annotation):

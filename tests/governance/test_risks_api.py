@@ -101,6 +101,7 @@ PAIR = "Give both residual likelihood and residual impact, or neither."
         ({"characteristic": "fast"}, "characteristic"),
         ({"treatment": "ignore"}, "treatment"),
         ({"owner": "nobody"}, "owner"),
+        ({"owner": ""}, "owner"),  # none is null; the schema says a username or null
         ({"review_on": "soon"}, "review_on"),
     ],
 )
