@@ -195,6 +195,7 @@ def main() -> int:
     )
     parser.add_argument("--examples", type=int, default=100, help="test cases per operation (default 100)")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--personas", default=",".join(PERSONAS), help="comma-separated: officer,engineer")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "var" / "schemathesis")
     args = parser.parse_args()
 
@@ -216,7 +217,7 @@ def main() -> int:
                 report_dir=args.report_dir,
                 seed=args.seed,
             )
-            for persona in PERSONAS
+            for persona in args.personas.split(",")
         ]
     finally:
         stop_gunicorn(server)
