@@ -218,3 +218,18 @@ def test_it_costs_no_query_to_check_a_taken_parameter(client, incident):
     with CaptureQueriesContext(connection) as again:
         assert client.get(url, {"is_serious": "true"}).status_code == 200
     assert len(first.captured_queries) == len(again.captured_queries)
+
+
+@pytest.mark.parametrize("page_size", ["0", "-5", "ten", "", "null", "1.5"])
+def test_it_refuses_a_page_size_that_is_not_a_whole_number_from_one(client, page_size):
+    response = client.get("/api/v1/incidents/", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"page_size": ["A whole number from 1 (at most 200 are given)."]}
+
+
+def test_it_caps_a_large_page_size(client, incident):
+    response = client.get("/api/v1/incidents/", {"page_size": "99999999999999999999999"})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
