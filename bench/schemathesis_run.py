@@ -201,7 +201,7 @@ def main() -> int:
 
     db_url, _ = database_url()
     secret = "schemathesis-bench-secret-key-" + "x" * 40
-    os.environ.update(DJANGO_SECRET_KEY=secret, VERITY_TOKEN_HMAC_KEY=secret)
+    os.environ.update(django_env(db_url, secret))  # this process seeds under the server's settings
     secrets = prepare(db_url)
     env = django_env(db_url, secret)
     port = free_port()
