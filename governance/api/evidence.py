@@ -213,6 +213,13 @@ class EvidenceFilter(filters.FilterSet):
         )
 
 
+# A download has the type detected at upload (one the evidence service accepts), or
+# application/octet-stream for a file stored without one.
+DOWNLOAD_TYPES = sorted(
+    {*evidence_service.BINARY_TYPES, *evidence_service.TEXT_TYPES.values(), "application/octet-stream"}
+)
+
+
 def _sanitised_download_name(evidence: Evidence) -> str:
     return evidence_service.clean_file_name(evidence.original_name) or f"evidence-{evidence.pk}"
 
@@ -316,7 +323,7 @@ class EvidenceViewSet(ServiceModelViewSet):
             "The stored bytes, as an attachment, with the type detected at upload. ETag and "
             "Repr-Digest carry the SHA-256, which equals the evidence's sha256."
         ),
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={(200, media_type): OpenApiTypes.BINARY for media_type in DOWNLOAD_TYPES},
     )
     @action(detail=True, methods=["get"], url_path="download")
     def download(self, request, pk=None):

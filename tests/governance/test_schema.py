@@ -138,3 +138,9 @@ def test_it_lists_the_error_statuses_each_operation_can_answer(client):
     assert "404" not in incidents["post"]["responses"]
     assert "422" in incidents["post"]["responses"]  # a create takes an Idempotency-Key
     assert "404" in schema["paths"]["/api/v1/soa/"]["get"]["responses"]  # ?framework= names one
+
+
+def test_it_documents_an_evidence_download_as_any_type_an_upload_may_have(client):
+    schema = client.get("/api/schema/?format=json").json()
+    content = schema["paths"]["/api/v1/evidence/{id}/download/"]["get"]["responses"]["200"]["content"]
+    assert {"application/pdf", "image/png", "text/csv", "application/octet-stream"} <= set(content)
