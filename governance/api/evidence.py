@@ -75,7 +75,9 @@ class EvidenceSerializer(base.ModelSerializer):
     owner = serializers.SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(**PEOPLE), allow_null=True, required=False
     )
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploaded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Null once that account is gone."
+    )
     implementations = serializers.PrimaryKeyRelatedField(
         many=True, queryset=ControlImplementation.objects.all(), required=False
     )

@@ -42,7 +42,9 @@ class EvidencePackListSerializer(serializers.ListSerializer):
 
 class EvidencePackSerializer(base.ModelSerializer):
     parameters = serializers.SerializerMethodField()
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Null once that account is gone."
+    )
     download_url = serializers.SerializerMethodField(help_text="Absolute URL of the ZIP, once ready.")
 
     class Meta:

@@ -219,7 +219,9 @@ class CorrectiveActionSerializer(base.ModelSerializer):
         required=False,
         help_text="Username of the person accountable for the action.",
     )
-    verified_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    verified_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Null until the action is verified."
+    )
 
     class Meta:
         model = CorrectiveAction
