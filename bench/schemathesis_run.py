@@ -137,10 +137,11 @@ def _read_events(path: Path, figures: Figures) -> None:
                         continue
                     failure = (check.get("failure_info") or {}).get("failure") or {}
                     name = check.get("name", "?")
-                    message = str(failure.get("message", ""))
-                    if (label, name, message) in seen:
+                    # One per operation, check and kind, as schemathesis counts unique failures.
+                    key = (label, name, failure.get("title"))
+                    if key in seen:
                         continue
-                    seen.add((label, name, message))
+                    seen.add(key)
                     figures.failures[name] += 1
                     figures.messages.append(
                         _describe(label, name, failure, recorder.get("cases", {}).get(case_id))
