@@ -132,7 +132,7 @@ def check_depth(raw: bytes) -> None:
 
 
 def check_values(document: object) -> None:
-    """``RefusedValue`` naming the first string, key or number of ``document`` the rules refuse.
+    """``RefusedValue`` naming a string, key or number of ``document`` the rules refuse, if any.
     Walks with a list, not recursion."""
     pending: list[tuple[str, object]] = [("", document)]
     while pending:
