@@ -11,17 +11,43 @@ is refused 401 before any throttle runs. Failed authentication therefore has its
 ``governance.api.errors`` notes every 401 here, and the API's view bases
 (``RefuseFailingAddressesMixin``) refuse every request from an address that is over its budget,
 before they authenticate it.
+
+The limits fail open: when the cache server cannot be reached, a request is let through and a
+warning logged, so an outage of the counters does not take the API down with it (a database
+outage still answers 503, governance.middleware).
 """
 
+import functools
+import logging
+
 from django.conf import settings
+from redis.exceptions import RedisError
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
 from governance.client_address import client_address
 from governance.models import ApiToken
 
+logger = logging.getLogger(__name__)
+
+
+def _fail_open(method):
+    """Run a throttle step; if the cache cannot be reached, log it and let the request through."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except RedisError as error:
+            logger.warning("Rate limit %r not applied: the cache is unreachable (%s)", self.scope, error)
+            return True
+
+    return guarded
+
 
 class _RateThrottle(SimpleRateThrottle):
+    allow_request = _fail_open(SimpleRateThrottle.allow_request)
+
     def get_rate(self):
         return settings.VERITY_API_RATES[self.scope]
 
@@ -63,6 +89,7 @@ class FailedAuthenticationThrottle(_RateThrottle):
         self.now = self.timer()
         self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
 
+    @_fail_open
     def refuse_if_over(self, request) -> None:
         self._load(request)
         if len(self.history) >= self.num_requests:
@@ -70,6 +97,7 @@ class FailedAuthenticationThrottle(_RateThrottle):
             wait = self.history[self.num_requests - 1] + self.duration - self.now
             raise Throttled(wait=wait, detail="Too many failed authentications from this address.")
 
+    @_fail_open
     def record_failure(self, request) -> None:
         self._load(request)
         self.history.insert(0, self.now)

@@ -113,3 +113,23 @@ def test_it_holds_a_token_to_its_rate_across_every_gunicorn_worker(gunicorn, off
     # Four processes with counts of their own would let up to 40 through.
     assert [status for status, _ in answers] == [200] * 10 + [429] * 14
     assert all(int(headers["Retry-After"]) >= 1 for _, headers in answers[10:])
+
+
+def test_it_lets_requests_through_and_warns_when_the_cache_is_unreachable(settings, api_as, officer, caplog):
+    """The counters fail open: a cache outage must not take the API down with it."""
+    from bench.server import free_port
+
+    _rates(settings, token="1/min", **{"failed-authentication": "1/min"})
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+    client = api_as(officer)
+    assert [client.get(SYSTEMS).status_code for _ in range(3)] == [200] * 3
+    guesser = APIClient()
+    assert [guesser.get(SYSTEMS, HTTP_AUTHORIZATION="Bearer vrt_g_x").status_code for _ in range(3)] == [
+        401
+    ] * 3
+    assert "the cache is unreachable" in caplog.text
