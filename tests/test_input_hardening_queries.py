@@ -121,6 +121,29 @@ def test_a_boolean_filter_takes_true_and_false(client, endpoint, name, value):
     assert client.get(endpoint, {name: value}).status_code == 200
 
 
+ID_QUERIES = [
+    ("/api/v1/controls/", "requirement"),
+    ("/api/v1/evidence/", "implementation"),
+    ("/api/v1/evidence/", "requirement"),
+    ("/api/v1/requirements/", "parent"),
+    ("/api/v1/requirement-mappings/", "source"),
+    ("/api/v1/requirement-mappings/", "target"),
+    ("/api/v1/ai-systems/", "model"),
+    ("/api/v1/transparency-assessments/", "model"),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "name"), ID_QUERIES)
+@pytest.mark.parametrize("value", ["0.5", "1e3", "0", "-4", str(2**63), "x"])
+def test_an_id_filter_refuses_what_no_row_id_can_be(client, endpoint, name, value):
+    assert name in refused(client.get(endpoint, {name: value}), 400, "invalid")["errors"]
+
+
+@pytest.mark.parametrize(("endpoint", "name"), ID_QUERIES)
+def test_an_id_filter_takes_a_whole_number(client, endpoint, name):
+    assert client.get(endpoint, {name: "7"}).status_code == 200
+
+
 def api_views() -> set[type]:
     """Every API view class of the URL configuration."""
     found = set()

@@ -107,7 +107,7 @@ class ControlFilter(filters.FilterSet):
     control_type = django_filters.MultipleChoiceFilter(choices=choices.ControlType.choices)
     frequency = django_filters.MultipleChoiceFilter(choices=choices.ControlFrequency.choices)
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
-    requirement = django_filters.NumberFilter(
+    requirement = filters.IdFilter(
         field_name="requirements", help_text="Id of a requirement the control is mapped to."
     )
     framework = django_filters.CharFilter(

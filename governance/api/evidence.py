@@ -180,10 +180,10 @@ class EvidenceFilter(filters.FilterSet):
     expired = filters.BooleanFilter(
         method="filter_expired", help_text="true: valid until a day before today; false: still valid."
     )
-    implementation = django_filters.NumberFilter(
+    implementation = filters.IdFilter(
         method="filter_implementation", help_text="Id of a control implementation the evidence supports."
     )
-    requirement = django_filters.NumberFilter(
+    requirement = filters.IdFilter(
         method="filter_requirement", help_text="Id of a requirement the evidence supports."
     )
     q = django_filters.CharFilter(

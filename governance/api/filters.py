@@ -70,6 +70,15 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class IdFilter(IntegerFilter):
+    """A row id: a whole number that a bigint key can hold (``?requirement=0.5`` is a 400)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 # django-filter's classes these replace: declaring one in an API filterset is refused.
 _LENIENT = {
     django_filters.BooleanFilter: BooleanFilter,

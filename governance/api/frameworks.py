@@ -226,7 +226,7 @@ class RequirementFilter(filters.FilterSet):
     version = django_filters.CharFilter(field_name="framework__version", help_text="Framework version.")
     kind = django_filters.MultipleChoiceFilter(choices=choices.RequirementKind.choices)
     assessable = filters.BooleanFilter()
-    parent = django_filters.NumberFilter(field_name="parent_id", help_text="Id of the parent requirement.")
+    parent = filters.IdFilter(field_name="parent_id", help_text="Id of the parent requirement.")
     ref_id = django_filters.CharFilter(help_text="The identifier the framework uses, e.g. A.6.2.6.")
     q = django_filters.CharFilter(method="search", help_text="Search ref_id, title, description and text.")
 
@@ -341,8 +341,8 @@ class RequirementMappingSerializer(base.ModelSerializer):
 
 
 class RequirementMappingFilter(filters.FilterSet):
-    source = django_filters.NumberFilter(field_name="source_id", help_text="Id of the source requirement.")
-    target = django_filters.NumberFilter(field_name="target_id", help_text="Id of the target requirement.")
+    source = filters.IdFilter(field_name="source_id", help_text="Id of the source requirement.")
+    target = filters.IdFilter(field_name="target_id", help_text="Id of the target requirement.")
     framework = django_filters.CharFilter(
         method="filter_framework", help_text="Code of the framework of either end."
     )

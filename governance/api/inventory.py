@@ -175,7 +175,7 @@ class AISystemFilter(filters.FilterSet):
     operator_role = django_filters.ChoiceFilter(choices=choices.OperatorRole.choices)
     annex_iii_area = django_filters.ChoiceFilter(choices=choices.AnnexIIIArea.choices)
     team = django_filters.CharFilter(field_name="owning_team__slug", help_text="Owning team's slug.")
-    model = django_filters.NumberFilter(method="filter_model", help_text="Id of a model the system uses.")
+    model = filters.IdFilter(method="filter_model", help_text="Id of a model the system uses.")
     tag = django_filters.CharFilter(method="filter_tag")
     jurisdiction = django_filters.CharFilter(
         method="filter_jurisdiction", help_text="ISO 3166-1 alpha-2 code."

@@ -302,7 +302,7 @@ class AnswersSerializer(base.Serializer):
 
 class AssessmentFilter(filters.FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", help_text="System slug.")
-    model = django_filters.NumberFilter(field_name="model_id", help_text="AI model id.")
+    model = filters.IdFilter(field_name="model_id", help_text="AI model id.")
     indicator_set = django_filters.CharFilter(field_name="indicator_set__key", help_text="Indicator set key.")
     status = django_filters.ChoiceFilter(choices=choices.AssessmentStatus.choices)
     source = django_filters.ChoiceFilter(choices=choices.AssessmentSource.choices)
