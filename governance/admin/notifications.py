@@ -303,9 +303,7 @@ class WebhookEndpointAdmin(ChangeHistoryMixin, admin.ModelAdmin):
             "created": created,
         }
         request.current_app = self.admin_site.name
-        response = TemplateResponse(request, "admin/governance/webhook_secret.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return TemplateResponse(request, "admin/governance/webhook_secret.html", context)
 
 
 # --- Preferences ----------------------------------------------------------------------------------

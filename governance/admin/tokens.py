@@ -98,9 +98,7 @@ class ApiTokenAdmin(ChangeHistoryMixin, admin.ModelAdmin):
             "token": token,
             "secret": request._issued_token_secret,
         }
-        response = TemplateResponse(request, "admin/governance/token_created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return TemplateResponse(request, "admin/governance/token_created.html", context)
 
     def has_revoke_permission(self, request):
         return request.user.has_perm("governance.change_apitoken")

@@ -347,7 +347,6 @@ class EvidenceViewSet(ServiceModelViewSet):
         )
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        response["Cache-Control"] = "private, no-store"
         if evidence.sha256:
             response["ETag"] = f'"{evidence.sha256}"'
             digest = base64.b64encode(bytes.fromhex(evidence.sha256)).decode("ascii")

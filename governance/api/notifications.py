@@ -26,7 +26,6 @@ from governance.models import Notification, NotificationPreference, WebhookEndpo
 from governance.services import idempotency, webhooks
 from governance.services import notifications as services
 
-NO_STORE = {"Cache-Control": "no-store"}
 # Webhook endpoints choose their kinds themselves: a preference names the person's own channels.
 PREFERENCE_CHANNELS = [
     (value, label)
@@ -214,7 +213,7 @@ class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, base.Mod
         if secret is None:
             return Response(WebhookEndpointSerializer(fresh).data, status=code)
         fresh.secret = secret
-        return Response(WebhookEndpointWithSecretSerializer(fresh).data, status=code, headers=NO_STORE)
+        return Response(WebhookEndpointWithSecretSerializer(fresh).data, status=code)
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
@@ -258,7 +257,7 @@ class WebhookEndpointViewSet(SecretShownOnceMixin, IdempotentPostMixin, base.Mod
         base.refuse_body_fields(request)
         endpoint = self.get_object()
         secret = webhooks.rotate_webhook_secret(actor=request.user, endpoint=endpoint)
-        return Response({"id": endpoint.pk, "secret": secret}, headers=NO_STORE)
+        return Response({"id": endpoint.pk, "secret": secret})
 
 
 # --- In-app notifications -----------------------------------------------------------------------

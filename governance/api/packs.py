@@ -186,5 +186,4 @@ class EvidencePackViewSet(
             content_type="application/zip",
         )
         response["ETag"] = f'"{pack.sha256}"'
-        response["Cache-Control"] = "private, no-store"
         return response

@@ -154,3 +154,12 @@ def test_it_opens_an_evidence_packs_report_from_its_folder_under_its_own_policy(
         assert tab.locator("svg").count() >= 2  # the charts draw
         assert browser.csp_violations == []
         context.close()
+
+
+def test_it_lets_nothing_keep_the_page_that_shows_a_new_token_secret(client, officer, engineer):
+    client.force_login(officer)
+    response = client.post(
+        "/admin/governance/apitoken/add/", {"user": engineer.pk, "name": "payments CI", "scope": "read"}
+    )
+    assert response.status_code == 200 and b"token-secret" in response.content
+    assert _no_store(response)
