@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from governance.api import json_input
+from governance.api import base, json_input
 from governance.api.json_input import MAX_DEPTH
 from governance.models import AISystem, ControlImplementation, Evidence, Risk, TransparencyAssessment
 from incidents.models import EvaluationRun, EvaluationSample, Incident
@@ -67,6 +67,31 @@ def test_a_nul_in_a_patch_or_a_key_is_refused_and_nothing_changes(client, system
     assert body["errors"] == {"title": [NUL_MESSAGE]}
     body = refused(client.patch(f"/api/v1/risks/{risk.pk}/", {NUL: "x"}, format="json"), 400)
     assert body["errors"] == {"a\\u0000b": [NUL_MESSAGE]}
+    risk.refresh_from_db()
+    assert risk.title == "Kept"
+
+
+@pytest.mark.parametrize("value", [0, 1.5, True, ["x"], {"x": 1}])
+def test_a_text_field_takes_only_a_string(client, system_a, value):
+    risk = RiskFactory(system=system_a, title="Kept", description="Kept")
+    body = refused(client.patch(f"/api/v1/risks/{risk.pk}/", {"description": value}, format="json"), 400)
+    assert body["errors"] == {"description": [base.TEXT_MESSAGE]}
+    before = Incident.objects.count()
+    body = refused(
+        client.post("/api/v1/incidents/", {"title": 0, "system": system_a.slug}, format="json"), 400
+    )
+    assert body["errors"]["title"] == [base.TEXT_MESSAGE]
+    assert Incident.objects.count() == before
+    risk.refresh_from_db()
+    assert risk.description == "Kept"
+
+
+@pytest.mark.parametrize("shape", [[], [{"title": "x"}], "text", 3])
+def test_a_body_that_is_not_an_object_is_refused(client, system_a, shape):
+    risk = RiskFactory(system=system_a, title="Kept")
+    for method in (client.patch, client.put):
+        body = refused(method(f"/api/v1/risks/{risk.pk}/", shape, format="json"), 400)
+        assert body["errors"] == {"non_field_errors": [base.OBJECT_MESSAGE]}
     risk.refresh_from_db()
     assert risk.title == "Kept"
 

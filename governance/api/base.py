@@ -120,6 +120,30 @@ class RejectUnknownFieldsMixin:
         raise ValidationError(refused)
 
 
+TEXT_MESSAGE = "Give text (a JSON string)."
+OBJECT_MESSAGE = "Send a JSON object."
+
+
+class StrictBodyMixin:
+    """A body is an object, and a text field takes a string: DRF would read a JSON array as "no
+    fields" on a partial update and turn ``"notes": 0`` into ``"0"``, where the schema says string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [OBJECT_MESSAGE]})
+        not_text = {
+            name: [TEXT_MESSAGE]
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.CharField)
+            and not field.read_only
+            and data.get(name) is not None
+            and not isinstance(data[name], str)
+        }
+        if not_text:
+            raise ValidationError(not_text)
+        return super().to_internal_value(data)
+
+
 class BoundedDateTimesMixin:
     """Every date-time a client sends is read by ``governance.api.fields.DateTimeField`` (offsets
     within ±14:00, stored in UTC): a declared writable DRF ``DateTimeField`` is an error when the
@@ -134,11 +158,13 @@ class BoundedDateTimesMixin:
                 )
 
 
-class Serializer(RejectUnknownFieldsMixin, BoundedDateTimesMixin, serializers.Serializer):
+class Serializer(StrictBodyMixin, RejectUnknownFieldsMixin, BoundedDateTimesMixin, serializers.Serializer):
     """A request body's shape; unknown fields are refused."""
 
 
-class ModelSerializer(RejectUnknownFieldsMixin, BoundedDateTimesMixin, serializers.ModelSerializer):
+class ModelSerializer(
+    StrictBodyMixin, RejectUnknownFieldsMixin, BoundedDateTimesMixin, serializers.ModelSerializer
+):
     """A model's API shape; in a request body, unknown fields are refused."""
 
     serializer_field_mapping = {
