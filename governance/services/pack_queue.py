@@ -117,6 +117,10 @@ def claim(*, pack_id: int, now: datetime | None = None) -> Held | None:
     return Held(pack=pack, attempt=pack.attempts)
 
 
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 def _give_up_if_exhausted(pack: EvidencePack, now: datetime) -> bool:
     """Fail a pack whose builds all died; the one home of the attempt limit."""
     limit = settings.VERITY_PACK_MAX_ATTEMPTS
@@ -125,7 +129,7 @@ def _give_up_if_exhausted(pack: EvidencePack, now: datetime) -> bool:
     _fail(
         pack,
         now,
-        f"Its build stopped without finishing {pack.attempts} times (VERITY_PACK_MAX_ATTEMPTS is "
+        f"Its build stopped without finishing {_times(pack.attempts)} (VERITY_PACK_MAX_ATTEMPTS is "
         f"{limit}): the worker building it died or was stopped. Retry the pack to build it again.",
     )
     return True

@@ -83,7 +83,7 @@ def test_the_sweep_queues_a_dead_build_again_then_fails_it_when_its_attempts_are
     assert pack_queue.sweep(now=later(200))["failed"] == 1
     pack.refresh_from_db()
     assert (pack.status, pack.attempts) == (Status.FAILED, 2)
-    assert "stopped without finishing 2 times" in pack.error and pack.finished_at is not None
+    assert "stopped without finishing twice" in pack.error and pack.finished_at is not None
 
 
 def test_a_redelivered_build_fails_a_pack_whose_attempts_are_used_up(auditor, framework):
