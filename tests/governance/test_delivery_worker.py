@@ -180,9 +180,19 @@ def test_a_bad_url_a_500_and_a_timeout_end_as_failures_with_retries(worker, rece
         return all(Notification.objects.get(pk=row.pk).attempts >= 2 for row in rows)
 
     wait_for(retried, timeout=40, interval=0.5, message="a second attempt of each row")
-    wait_for(lambda: statuses(*rows) == ["failed"] * 3, timeout=20, message="failed again")
-    assert len(receiver.to("/broken")) >= 2
-    assert len(receiver.to("/slow")) >= 2
+    # An attempt is counted when its row is claimed, before its request leaves: wait for the
+    # requests, then for the rows to be released failed again.
+    wait_for(
+        lambda: len(receiver.to("/broken")) >= 2 and len(receiver.to("/slow")) >= 2,
+        timeout=30,
+        message="the second requests at the receiver",
+    )
+
+    def failed_again():
+        released = Notification.objects.filter(pk__in=[row.pk for row in rows], lease_until__isnull=True)
+        return statuses(*rows) == ["failed"] * 3 and released.count() == 3
+
+    wait_for(failed_again, timeout=30, message="failed again")
     assert worker.alive
 
 
