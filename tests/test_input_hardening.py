@@ -11,7 +11,7 @@ from governance.api import base, json_input
 from governance.api.json_input import MAX_DEPTH
 from governance.models import AISystem, ControlImplementation, Evidence, Risk, TransparencyAssessment
 from incidents.models import EvaluationRun, EvaluationSample, Incident
-from tests.factories import ControlFactory, RiskFactory, TeamFactory
+from tests.factories import ControlFactory, RiskFactory, TeamFactory, incident_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +84,14 @@ def test_a_text_field_takes_only_a_string(client, system_a, value):
     assert Incident.objects.count() == before
     risk.refresh_from_db()
     assert risk.description == "Kept"
+
+
+def test_a_list_of_text_takes_only_strings(client, system_a):
+    incident = client.post("/api/v1/incidents/", incident_payload(system=system_a.slug), format="json").json()
+    url = f"/api/v1/incidents/{incident['reference']}/"
+    body = refused(client.patch(url, {"affected_parties": ["users", 0]}, format="json"), 400)
+    assert body["errors"] == {"affected_parties": [base.TEXT_MESSAGE]}
+    assert client.patch(url, {"affected_parties": ["users"]}, format="json").status_code == 200
 
 
 @pytest.mark.parametrize("shape", [[], [{"title": "x"}], "text", 3])

@@ -125,8 +125,9 @@ OBJECT_MESSAGE = "Send a JSON object."
 
 
 class StrictBodyMixin:
-    """A body is an object, and a text field takes a string: DRF would read a JSON array as "no
-    fields" on a partial update and turn ``"notes": 0`` into ``"0"``, where the schema says string."""
+    """A body is an object, and a text field (or a list of text) takes strings: DRF would read a
+    JSON array as "no fields" on a partial update and turn ``"notes": 0`` into ``"0"``, where the
+    schema says string."""
 
     def to_internal_value(self, data):
         if not isinstance(data, Mapping):
@@ -134,14 +135,20 @@ class StrictBodyMixin:
         not_text = {
             name: [TEXT_MESSAGE]
             for name, field in self.fields.items()
-            if isinstance(field, serializers.CharField)
-            and not field.read_only
-            and data.get(name) is not None
-            and not isinstance(data[name], str)
+            if not field.read_only and data.get(name) is not None and not _is_text_for(field, data[name])
         }
         if not_text:
             raise ValidationError(not_text)
         return super().to_internal_value(data)
+
+
+def _is_text_for(field, value) -> bool:
+    """Whether ``value`` is what a text field, or a list of text, may be given: strings only."""
+    if isinstance(field, serializers.CharField):
+        return isinstance(value, str)
+    if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):
+        return not isinstance(value, list) or all(isinstance(item, str) for item in value)
+    return True
 
 
 class BoundedDateTimesMixin:
