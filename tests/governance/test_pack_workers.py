@@ -83,25 +83,34 @@ def ready_and_intact(pack, var_dir) -> bool:
     return hashlib.sha256(data).hexdigest() == pack.sha256
 
 
+def started(workers: list, worker: Worker) -> Worker:
+    """``worker`` started, and stopped by the ``workers`` fixture at the end of the test."""
+    workers.append(worker)
+    worker.start()
+    return worker
+
+
+def kill_mid_build(worker: Worker, pack) -> None:
+    """Hand ``worker`` the pack's build and SIGKILL it while the build holds the pack, its
+    heartbeat renewing the lease."""
+    with held_at_checkpoint():
+        worker.send(BUILD, pack.pk)
+        building_with_a_beating_heart(pack)
+        worker.kill()
+
+
 def test_a_pack_whose_worker_was_killed_mid_build_is_built_by_another_after_the_sweep(
     pack, workers, tmp_path
 ):
-    first = Worker(env(tmp_path))
-    workers.append(first)
-    first.start()
-    with held_at_checkpoint():
-        first.send(BUILD, pack.pk)
-        building_with_a_beating_heart(pack)
-        first.kill()
+    first = started(workers, Worker(env(tmp_path)))
+    kill_mid_build(first, pack)
     assert state(pack) == ("building", 1)
     # Within the lease the sweep leaves it alone (asked with the clock inside the lease: the next
     # worker may take longer than the lease to come up on a busy machine).
     inside = pack.lease_until - datetime.timedelta(seconds=1)
     assert pack_queue.sweep(now=inside) == {"failed": 0, "requeued": 0, "sent": 0}
 
-    second = Worker(env(tmp_path), queue=first.queue)
-    workers.append(second)
-    second.start()
+    second = started(workers, Worker(env(tmp_path), queue=first.queue))
     sleep_past_lease(pack)
     assert second.call(SWEEP) == {"failed": 0, "requeued": 1, "sent": 1}
     wait_for(lambda: ready_and_intact(pack, tmp_path), timeout=120, message="the pack built again")
@@ -111,17 +120,10 @@ def test_a_pack_whose_worker_was_killed_mid_build_is_built_by_another_after_the_
 def test_a_redelivered_build_fails_the_pack_with_the_reason_once_its_attempts_are_used_up(
     pack, workers, tmp_path
 ):
-    first = Worker(env(tmp_path, VERITY_PACK_MAX_ATTEMPTS="1"))
-    workers.append(first)
-    first.start()
-    with held_at_checkpoint():
-        first.send(BUILD, pack.pk)
-        building_with_a_beating_heart(pack)
-        first.kill()
+    first = started(workers, Worker(env(tmp_path, VERITY_PACK_MAX_ATTEMPTS="1")))
+    kill_mid_build(first, pack)
 
-    second = Worker(env(tmp_path, VERITY_PACK_MAX_ATTEMPTS="1"), queue=first.queue)
-    workers.append(second)
-    second.start()
+    second = started(workers, Worker(env(tmp_path, VERITY_PACK_MAX_ATTEMPTS="1"), queue=first.queue))
     sleep_past_lease(pack)
     assert second.call(BUILD, pack.pk) == "failed"  # delivered again after the lease: takes over
     assert state(pack) == ("failed", 1)
@@ -129,9 +131,7 @@ def test_a_redelivered_build_fails_the_pack_with_the_reason_once_its_attempts_ar
 
 
 def test_a_build_that_outlives_the_bound_is_failed_and_its_late_result_discarded(pack, workers, tmp_path):
-    worker = Worker(env(tmp_path))
-    workers.append(worker)
-    worker.start()
+    worker = started(workers, Worker(env(tmp_path)))
     with held_at_checkpoint():
         worker.send(BUILD, pack.pk)
         building_with_a_beating_heart(pack)
@@ -147,19 +147,12 @@ def test_a_build_that_outlives_the_bound_is_failed_and_its_late_result_discarded
 def test_the_filesystem_broker_loses_a_killed_workers_message_and_the_sweep_builds_the_pack(
     pack, workers, tmp_path
 ):
-    first = Worker.on_filesystem(tmp_path, env(tmp_path))
-    workers.append(first)
-    first.start()
-    with held_at_checkpoint():
-        first.send(BUILD, pack.pk)
-        building_with_a_beating_heart(pack)
-        first.kill()
+    first = started(workers, Worker.on_filesystem(tmp_path, env(tmp_path)))
+    kill_mid_build(first, pack)
     # The transport deleted the message as the worker took it: nothing would ever deliver it again.
     assert list((tmp_path / "broker" / "out").iterdir()) == []
 
-    second = Worker.on_filesystem(tmp_path, env(tmp_path), queue=first.queue)
-    workers.append(second)
-    second.start()
+    second = started(workers, Worker.on_filesystem(tmp_path, env(tmp_path), queue=first.queue))
     sleep_past_lease(pack)
     assert second.call(SWEEP) == {"failed": 0, "requeued": 1, "sent": 1}
     wait_for(lambda: ready_and_intact(pack, tmp_path), timeout=120, message="the pack built again")
